@@ -1,0 +1,22 @@
+import { isVdiskError } from '@vdisk/core';
+
+/** Set by `--debug`: errors then also print their stack. */
+export const debug = { enabled: false };
+
+/**
+ * The one line a failure prints: `vdisk: FILE: MESSAGE`, or `vdisk: MESSAGE` when no file
+ * is concerned. An error that is not a VdiskError is a bug in vdisk: it says so, still in
+ * one line, and `--debug` shows the stack.
+ */
+export function errorLine(error: unknown, filename?: string): string {
+  const file = isVdiskError(error) ? (error.filename ?? filename) : filename;
+  const message = isVdiskError(error)
+    ? error.message
+    : `internal error: ${error instanceof Error ? error.message : String(error)}`;
+  return file === undefined ? `vdisk: ${message}` : `vdisk: ${file}: ${message}`;
+}
+
+export function reportError(error: unknown, filename?: string): void {
+  process.stderr.write(`${errorLine(error, filename)}\n`);
+  if (debug.enabled && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+}

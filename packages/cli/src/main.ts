@@ -1,0 +1,89 @@
+import { Command, CommanderError, Option } from 'commander';
+import { debug, reportError } from './error-line.js';
+import { parseOpenOptions } from './open-options.js';
+
+const VERSION = '0.1.0';
+
+const outputOption = () => new Option('--output <format>', 'output format').choices(['human', 'json']).default('human');
+const formatOption = () => new Option('-f, --format <fmt>', 'image format (default: probe it)');
+const openOption = () =>
+  new Option('-o, --options <key=value,...>', 'format options, e.g. offset=1048576,size=8388608').argParser(
+    parseOpenOptions,
+  );
+
+/**
+ * Runs the CLI and returns its exit code. Commands are imported lazily, so `vdisk probe`
+ * loads nothing of what convert needs.
+ */
+export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
+  let exitCode = 0;
+  let failingFile: string | undefined;
+  const program = new Command('vdisk')
+    .description('Probe, inspect and convert virtual disk images, after qemu-img')
+    .version(VERSION, '-V, --version')
+    .option('--debug', 'print stack traces with errors')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`vdisk: ${text.replace(/^error: /, '')}`) })
+    .hook('preAction', (cmd) => {
+      debug.enabled = Boolean(cmd.opts().debug);
+    });
+
+  program
+    .command('probe')
+    .description("detect the format of each file, with every driver's score")
+    .argument('<file...>')
+    .addOption(outputOption())
+    .action(async (files: string[], opts) => {
+      const { probeCommand } = await import('./commands/probe.js');
+      exitCode = await probeCommand(files, opts);
+    });
+
+  program
+    .command('info')
+    .description("show an image's format, virtual size and format-specific details")
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .addOption(outputOption())
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { infoCommand } = await import('./commands/info.js');
+      exitCode = await infoCommand(file, opts);
+    });
+
+  program
+    .command('convert')
+    .description('write the whole virtual disk to a new (sparse) raw file')
+    .argument('<src>')
+    .argument('<dst>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .requiredOption('-O, --output-format <fmt>', 'output format (raw)')
+    .option('-p, --progress', 'show a progress bar on a terminal', false)
+    .action(async (src: string, dst: string, opts) => {
+      failingFile = src;
+      const { convertCommand } = await import('./commands/convert.js');
+      exitCode = await convertCommand(src, dst, { ...opts, signal });
+    });
+
+  program
+    .command('formats')
+    .description('list the registered formats and their capabilities')
+    .addOption(outputOption())
+    .action(async (opts) => {
+      const { formatsCommand } = await import('./commands/formats.js');
+      exitCode = await formatsCommand(opts);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with 0; usage errors were printed already.
+      return error.exitCode === 0 ? 0 : 1;
+    }
+    reportError(error, failingFile);
+    return 1;
+  }
+  return exitCode;
+}

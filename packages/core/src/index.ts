@@ -1,0 +1,39 @@
+export { AsyncMutex } from './async-mutex.js';
+export { BlobSource } from './blob-source.js';
+export { appendRun, BlockDevice } from './block-device.js';
+export type { AllocatedSizeSource, ByteSource } from './byte-source.js';
+export {
+  type BlockDriver,
+  type BlockStatusRun,
+  type CheckProblem,
+  type CheckProblemKind,
+  type CheckReport,
+  DRIVER_CAPABILITIES,
+  type DriverCapability,
+  type DriverImage,
+  type DriverOpenOptions,
+  driverCapabilities,
+  type FormatSpecificInfo,
+} from './driver.js';
+export {
+  AbortedError,
+  DriverContractError,
+  ImageFormatError,
+  InvalidArgumentError,
+  isVdiskError,
+  OutOfRangeError,
+  ReadOnlyError,
+  SystemError,
+  throwIfAborted,
+  UnknownFormatError,
+  UnsafeOffsetError,
+  VdiskError,
+  type VdiskErrorCode,
+  type VdiskErrorOptions,
+} from './errors.js';
+export { assertExactRange, exactOffset } from './exact-offset.js';
+export { IoVector } from './io-vector.js';
+export { MemorySource } from './memory-source.js';
+export { type OpenImageOptions, PROBE_SIZE, type ProbeResult, Registry, type RegistryOptions } from './registry.js';
+export { createRegistry } from './registry-container.js';
+export { BLOCK_DRIVER } from './tokens.js';

@@ -1,0 +1,135 @@
+import { injectable, multiInject, optional, unmanaged } from 'inversify';
+import { BlockDevice } from './block-device.js';
+import type { ByteSource } from './byte-source.js';
+import type { BlockDriver } from './driver.js';
+import { UnknownFormatError, VdiskError } from './errors.js';
+import { BLOCK_DRIVER } from './tokens.js';
+
+/** QEMU probes with the first sector (BLOCK_PROBE_BUF_SIZE is 512). */
+export const PROBE_SIZE = 512;
+
+export interface ProbeResult {
+  /** The winning driver's name. */
+  format: string;
+  score: number;
+  /** Every registered driver's score, by name, in registration order. */
+  scores: Record<string, number>;
+  /**
+   * True when the winner only won because nothing else matched: it scored 1, the score of
+   * a driver that accepts any bytes (raw). Treating such a file as raw is what CVE-2008-2004
+   * was about: name the format when the file comes from someone you do not trust.
+   */
+  guessed: boolean;
+}
+
+export interface OpenImageOptions {
+  /** The format's name. Without it, the format is probed. */
+  format?: string;
+  /** Open for writing (no driver writes yet: they refuse with `Image is read-only`). */
+  writable?: boolean;
+  /** Format options, as `-o key=value`. */
+  options?: Record<string, string>;
+  /** The file's name, passed to probe and used in errors. */
+  filename?: string;
+}
+
+export interface RegistryOptions {
+  /**
+   * The format of a 0-byte file, which QEMU calls raw without probing (block.c's
+   * find_image_format). Core knows no format by itself; this names the fallback.
+   */
+  emptyFileFormat?: string;
+}
+
+/**
+ * The formats vdisk knows, and format detection after QEMU's block.c: every driver
+ * scores the first sector, the highest score wins, and a tie goes to the driver
+ * registered last.
+ */
+@injectable()
+export class Registry {
+  readonly #drivers: readonly BlockDriver[];
+  readonly #emptyFileFormat: string;
+
+  constructor(
+    @multiInject(BLOCK_DRIVER) @optional() drivers: BlockDriver[] = [],
+    @unmanaged() options: RegistryOptions = {},
+  ) {
+    const seen = new Set<string>();
+    for (const driver of drivers) {
+      if (seen.has(driver.name)) throw new VdiskError('EINVAL', `Two drivers are named '${driver.name}'`);
+      seen.add(driver.name);
+    }
+    this.#drivers = [...drivers];
+    this.#emptyFileFormat = options.emptyFileFormat ?? 'raw';
+  }
+
+  /** The registered drivers, in registration order. */
+  get drivers(): readonly BlockDriver[] {
+    return this.#drivers;
+  }
+
+  /** The driver named `name`; `Unknown driver 'NAME'` (QEMU's words) otherwise. */
+  get(name: string): BlockDriver {
+    const driver = this.#drivers.find((d) => d.name === name);
+    if (!driver) throw new UnknownFormatError(`Unknown driver '${name}'`);
+    return driver;
+  }
+
+  has(name: string): boolean {
+    return this.#drivers.some((d) => d.name === name);
+  }
+
+  /**
+   * Scores the first bytes of a file of `fileSize` bytes. `firstBytes` may be shorter than
+   * 512 bytes when the file is; it is zero-padded, as QEMU pads its probe buffer.
+   */
+  probeBytes(firstBytes: Uint8Array, fileSize: number, filename?: string): ProbeResult {
+    if (fileSize === 0 && this.has(this.#emptyFileFormat)) {
+      return { format: this.#emptyFileFormat, score: 1, scores: { [this.#emptyFileFormat]: 1 }, guessed: true };
+    }
+    const sector = new Uint8Array(PROBE_SIZE);
+    sector.set(firstBytes.subarray(0, PROBE_SIZE));
+    const scores: Record<string, number> = {};
+    let winner: BlockDriver | undefined;
+    let best = 0;
+    for (const driver of this.#drivers) {
+      const score = driver.probe(sector, filename);
+      scores[driver.name] = score;
+      if (score > 0 && score >= best) {
+        // ">=": on a tie the driver registered last wins, as in QEMU's bdrv_probe_all loop
+        best = score;
+        winner = driver;
+      }
+    }
+    if (!winner) {
+      throw new UnknownFormatError('Could not determine image format: No compatible driver found', { filename });
+    }
+    return { format: winner.name, score: best, scores, guessed: best === 1 };
+  }
+
+  /** Reads the first sector of `source` and probes it. */
+  async probe(source: ByteSource, filename?: string): Promise<ProbeResult> {
+    const first = new Uint8Array(Math.min(PROBE_SIZE, source.size));
+    await source.read(first, 0);
+    return this.probeBytes(first, source.size, filename);
+  }
+
+  /**
+   * Opens an image on `source` with the named format, or the probed one. The returned
+   * device owns the source: closing it closes the source. On failure the source is left
+   * open for the caller to close.
+   */
+  async open(source: ByteSource, options: OpenImageOptions = {}): Promise<BlockDevice> {
+    const driver = options.format
+      ? this.get(options.format)
+      : this.get((await this.probe(source, options.filename)).format);
+    const image = await driver.open(source, { writable: options.writable ?? false, options: options.options ?? {} });
+    try {
+      return new BlockDevice(driver, image, source);
+    } catch (error) {
+      await image.close();
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import {
+  type BlockDriver,
+  type BlockStatusRun,
+  type ByteSource,
+  type CheckReport,
+  type DriverOpenOptions,
+  type FormatSpecificInfo,
+  InvalidArgumentError,
+  ReadOnlyError,
+} from '@vdisk/core';
+import { BochsImage } from './bochs-image.js';
+import { checkImage } from './check.js';
+import { checkCatalogSize, computeGeometry } from './geometry.js';
+import { HEADER_SIZE, isBochsGrowingHeader, parseHeader } from './header.js';
+
+/** Bochs growing redolog images, ported from QEMU's block/bochs.c. */
+export class BochsDriver implements BlockDriver<BochsImage> {
+  readonly name = 'bochs';
+  readonly description = 'Bochs growing (redolog) disk image';
+
+  /** 100 for a Bochs growing image (bochs_probe), else 0. */
+  probe(firstSector: Uint8Array): number {
+    return isBochsGrowingHeader(firstSector) ? 100 : 0;
+  }
+
+  /** bochs_open: its checks in its order, with its messages. */
+  async open(source: ByteSource, { writable, options }: DriverOpenOptions): Promise<BochsImage> {
+    // QEMU's driver has no write support: it refuses before reading a byte.
+    if (writable) throw new ReadOnlyError('Image is read-only');
+    const unknown = Object.keys(options)[0];
+    if (unknown !== undefined) throw new InvalidArgumentError(`Invalid parameter '${unknown}'`);
+
+    const headerBytes = new Uint8Array(HEADER_SIZE);
+    await source.read(headerBytes, 0);
+    const header = parseHeader(headerBytes);
+    checkCatalogSize(header);
+    // The whole catalog in one read (at most 4 MiB). Past the end of the file it reads
+    // as zeros, as in QEMU; `check` reports a catalog cut short.
+    const raw = new Uint8Array(header.catalogSize * 4);
+    await source.read(raw, header.headerSize);
+    const geometry = computeGeometry(header);
+    const view = new DataView(raw.buffer);
+    const catalog = new Uint32Array(header.catalogSize);
+    for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
+    return new BochsImage(source, header, geometry, catalog);
+  }
+
+  blockStatus(image: BochsImage, offset: number, length: number): Promise<BlockStatusRun[]> {
+    return image.blockStatus(offset, length);
+  }
+
+  info(image: BochsImage): FormatSpecificInfo {
+    const { header } = image;
+    return {
+      type: 'bochs',
+      data: {
+        version: header.version,
+        subtype: header.subtype,
+        'header-size': header.headerSize,
+        'catalog-size': header.catalogSize,
+        'bitmap-size': header.bitmapSize,
+        'extent-size': header.extentSize,
+        'allocated-extents': image.allocatedExtents(),
+      },
+    };
+  }
+
+  check(image: BochsImage): Promise<CheckReport> {
+    return checkImage(image);
+  }
+}

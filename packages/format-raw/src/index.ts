@@ -1,0 +1,3 @@
+export { RawDriver, RawImage } from './raw-driver.js';
+export { rawModule } from './raw-module.js';
+export { parseRawOptions, type RawWindow } from './raw-options.js';

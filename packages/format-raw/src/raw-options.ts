@@ -1,0 +1,49 @@
+import { InvalidArgumentError } from '@vdisk/core';
+
+/** The part of the file that is the virtual disk. */
+export interface RawWindow {
+  offset: number;
+  size: number;
+  /** Whether `offset` or `size` was given (then `info` reports them, as qemu-img does). */
+  explicit: boolean;
+}
+
+function parseByteCount(key: string, text: string): number {
+  // Plain decimal byte counts: an exact integer or an error, never a rounded number.
+  if (!/^\d+$/.test(text))
+    throw new InvalidArgumentError(`Parameter '${key}' expects a non-negative number below 2^53`);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError(`Parameter '${key}' expects a non-negative number below 2^53`);
+  }
+  return value;
+}
+
+/**
+ * QEMU's raw `offset` and `size` options, with raw_apply_options' checks and messages
+ * in its order (the double space in the second message is QEMU's).
+ */
+export function parseRawOptions(options: Readonly<Record<string, string>>, realSize: number): RawWindow {
+  for (const key of Object.keys(options)) {
+    if (key !== 'offset' && key !== 'size') {
+      throw new InvalidArgumentError(`Invalid parameter '${key}'`);
+    }
+  }
+  const offset = options.offset === undefined ? 0 : parseByteCount('offset', options.offset);
+  const size = options.size === undefined ? undefined : parseByteCount('size', options.size);
+  if (offset > realSize) {
+    throw new InvalidArgumentError(
+      `Offset (${offset}) cannot be greater than size of the containing file (${realSize})`,
+    );
+  }
+  if (size !== undefined && realSize - offset < size) {
+    throw new InvalidArgumentError(
+      `The sum of offset (${offset}) and size (${size}) has to be smaller or equal to the  actual size of the containing file (${realSize})`,
+    );
+  }
+  // Keeps rounding from leaking past the window, QEMU says.
+  if (size !== undefined && size % 512 !== 0) {
+    throw new InvalidArgumentError('Specified size is not multiple of 512');
+  }
+  return { offset, size: size ?? realSize - offset, explicit: options.offset !== undefined || size !== undefined };
+}
