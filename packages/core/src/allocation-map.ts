@@ -1,0 +1,64 @@
+import type { BlockDevice } from './block-device.js';
+import { appendRun } from './block-device.js';
+import type { BlockStatusRun } from './driver.js';
+import { InvalidArgumentError, throwIfAborted } from './errors.js';
+import { assertExactRange } from './exact-offset.js';
+
+export interface AllocationMapOptions {
+  /** Where to start, in bytes of the virtual disk. Default 0. */
+  offset?: number;
+  /** How many bytes to cover. Default: to the end of the disk. */
+  length?: number;
+  /**
+   * How much of the disk one `blockStatus` query covers (rounded up to the device's
+   * alignment). It bounds the runs held in memory at once: a fragmented image can give one
+   * run per sector, and a whole 8 TB disk's worth of those would not fit.
+   */
+  window?: number;
+  signal?: AbortSignal;
+}
+
+/** 64 MiB: at worst 131072 one-sector runs of a fragmented Bochs image held at once. */
+export const DEFAULT_MAP_WINDOW = 64 * 1024 * 1024;
+
+/**
+ * The allocation map of a range (QEMU's block status, as `qemu-img map` walks it): runs in
+ * order, covering the range, adjacent runs of the same kind merged, also across the
+ * windows it is queried in. A data run is split where it stops being contiguous in the
+ * file, so each run has at most one file offset.
+ */
+export async function* allocationMap(
+  device: BlockDevice,
+  options: AllocationMapOptions = {},
+): AsyncGenerator<BlockStatusRun, void, undefined> {
+  const offset = options.offset ?? 0;
+  const length = options.length ?? Math.max(0, device.virtualSize - offset);
+  assertExactRange(offset, length, 'Map');
+  const align = device.requestAlignment;
+  const requested = options.window ?? DEFAULT_MAP_WINDOW;
+  if (!Number.isSafeInteger(requested) || requested < 1) {
+    throw new InvalidArgumentError(`Map window ${requested} is not a positive integer`);
+  }
+  const window = Math.ceil(requested / align) * align;
+  const end = offset + length;
+
+  let pending: BlockStatusRun | undefined;
+  let position = offset;
+  while (position < end) {
+    throwIfAborted(options.signal);
+    // Windows end on alignment boundaries, so no unit is asked about twice.
+    const windowEnd = Math.min(end, Math.floor(position / window) * window + window);
+    const runs = await device.blockStatus(position, windowEnd - position);
+    for (const run of runs) {
+      if (pending) {
+        const merged = [pending];
+        appendRun(merged, run);
+        if (merged.length === 1) continue;
+        yield pending;
+      }
+      pending = { ...run };
+    }
+    position = windowEnd;
+  }
+  if (pending) yield pending;
+}
