@@ -67,6 +67,46 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     });
 
   program
+    .command('map')
+    .description("show the image's allocation map: which ranges hold data and which read as zeros")
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .addOption(outputOption())
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { mapCommand } = await import('./commands/map.js');
+      exitCode = await mapCommand(file, { ...opts, signal });
+    });
+
+  program
+    .command('check')
+    .description('check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)')
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .addOption(outputOption())
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { checkCommand } = await import('./commands/check.js');
+      exitCode = await checkCommand(file, opts);
+    });
+
+  program
+    .command('compare')
+    .description('compare the contents of two images (exit 0 identical, 1 different, 2 error)')
+    .argument('<a>')
+    .argument('<b>')
+    .option('-f, --format <fmt>', 'format of the first image (default: probe it)')
+    .option('-F, --second-format <fmt>', 'format of the second image (default: probe it)')
+    .option('-s, --strict', 'images of different sizes differ', false)
+    .action(async (a: string, b: string, opts) => {
+      failingFile = a;
+      const { compareCommand } = await import('./commands/compare.js');
+      exitCode = await compareCommand(a, b, { ...opts, signal });
+    });
+
+  program
     .command('formats')
     .description('list the registered formats and their capabilities')
     .addOption(outputOption())

@@ -46,10 +46,13 @@ export async function checkImage(image: BochsImage): Promise<CheckReport> {
     if (slot >= slotsInFile) {
       // Exact in bigint: the entry may point anywhere up to 2^64.
       const offset = BigInt(geometry.dataOffset) + BigInt(slot) * BigInt(geometry.slotStride);
+      // A slot that starts in the file but is cut short by its end is no better: its tail
+      // reads as zeros whatever its bitmap says.
+      const where = offset < BigInt(fileSize) ? 'runs past' : 'past';
       problems.push({
         kind: 'corruption',
         extent: index,
-        message: `Extent ${index} points to slot ${slot} at offset ${offset}, past the end of the file (${fileSize} bytes)`,
+        message: `Extent ${index} points to slot ${slot} at offset ${offset}, ${where} the end of the file (${fileSize} bytes)`,
       });
     }
   }
