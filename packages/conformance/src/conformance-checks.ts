@@ -1,0 +1,276 @@
+import {
+  allocationMap,
+  type BlockDriver,
+  type BlockStatusRun,
+  OutOfRangeError,
+  PROBE_SIZE,
+  UnsafeOffsetError,
+} from '@vdisk/core';
+import fc from 'fast-check';
+import { assertBytesEqual } from './bytes-equal.js';
+import { type CheckedDevice, openChecked } from './checked-device.js';
+import type { MakeImage } from './conformance-image.js';
+
+/**
+ * The block driver contract as checks: each one opens a fresh image, exercises the driver
+ * and throws an Error that says what broke. `runDriverConformance` turns them into tests;
+ * they need no test runner themselves.
+ */
+export interface CheckContext {
+  driver: BlockDriver;
+  makeImage: MakeImage;
+  /** fast-check runs per property. */
+  numRuns: number;
+  /** The longest read the random checks make. */
+  maxReadLength: number;
+  /** fast-check's seed, to replay a failure. */
+  seed?: number;
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+async function withDevice<T>(context: CheckContext, fn: (checked: CheckedDevice, expected: Uint8Array) => Promise<T>) {
+  const made = await context.makeImage();
+  const checked = await openChecked(context.driver, made);
+  try {
+    const result = await fn(checked, made.expected);
+    if (checked.violations.length > 0) fail(`Requests that broke the contract: ${checked.violations.join('; ')}`);
+    return result;
+  } finally {
+    await checked.device.close();
+  }
+}
+
+/** A range of the disk: any offset, any length up to `max`, inside `size`. */
+function rangeIn(size: number, max: number): fc.Arbitrary<{ offset: number; length: number }> {
+  return fc
+    .integer({ min: 0, max: size })
+    .chain((offset) => fc.integer({ min: 0, max: Math.min(size - offset, max) }).map((length) => ({ offset, length })));
+}
+
+const fcParams = (context: CheckContext) => ({ numRuns: context.numRuns, seed: context.seed });
+
+export async function checkProbeOwnImage(context: CheckContext): Promise<void> {
+  const made = await context.makeImage();
+  try {
+    const sector = new Uint8Array(PROBE_SIZE);
+    const first = new Uint8Array(Math.min(PROBE_SIZE, made.source.size));
+    await made.source.read(first, 0);
+    sector.set(first);
+    const score = context.driver.probe(sector, made.filename);
+    if (!Number.isInteger(score) || score < 1 || score > 100) {
+      fail(`probe of its own image scored ${score}, expected an integer from 1 to 100`);
+    }
+  } finally {
+    await made.source.close();
+  }
+}
+
+export async function checkProbeRange(context: CheckContext): Promise<void> {
+  const scoreOf = (sector: Uint8Array) => {
+    const score = context.driver.probe(sector);
+    if (!Number.isInteger(score) || score < 0 || score > 100) {
+      fail(`probe scored ${score}, expected an integer from 0 to 100`);
+    }
+  };
+  scoreOf(new Uint8Array(PROBE_SIZE));
+  scoreOf(new Uint8Array(PROBE_SIZE).fill(0xff));
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: PROBE_SIZE, maxLength: PROBE_SIZE }), (sector) => scoreOf(sector)),
+    fcParams(context),
+  );
+}
+
+export async function checkOpen(context: CheckContext): Promise<void> {
+  await withDevice(context, async ({ image }, expected) => {
+    const { virtualSize, requestAlignment } = image;
+    if (!Number.isSafeInteger(requestAlignment) || requestAlignment < 1) {
+      fail(`requestAlignment is ${requestAlignment}, expected a positive integer`);
+    }
+    if (virtualSize !== expected.length) fail(`virtualSize is ${virtualSize}, expected ${expected.length}`);
+    if (virtualSize % requestAlignment !== 0) {
+      fail(`virtualSize ${virtualSize} is not a multiple of requestAlignment ${requestAlignment}`);
+    }
+  });
+}
+
+export async function checkReadWhole(context: CheckContext): Promise<void> {
+  await withDevice(context, async ({ device }, expected) => {
+    assertBytesEqual(await device.read(0, device.virtualSize), expected, 'Reading the whole disk');
+  });
+}
+
+/** readv with several buffers: the driver fills them in order, wherever one ends. */
+export async function checkScatterRead(context: CheckContext): Promise<void> {
+  await withDevice(context, async ({ image }, expected) => {
+    const align = image.requestAlignment;
+    const units = image.virtualSize / align;
+    if (units === 0) return;
+    const maxUnits = Math.max(1, Math.floor(context.maxReadLength / align));
+    const request = fc.integer({ min: 0, max: units - 1 }).chain((first) =>
+      fc
+        .array(fc.integer({ min: 1, max: Math.min(maxUnits, units - first) }), { minLength: 1, maxLength: 4 })
+        .map((sizes) => {
+          const lengths: number[] = [];
+          let left = units - first;
+          for (const size of sizes) {
+            const take = Math.min(size, left);
+            if (take > 0) lengths.push(take * align);
+            left -= take;
+          }
+          return { offset: first * align, lengths };
+        }),
+    );
+    await fc.assert(
+      fc.asyncProperty(request, async ({ offset, lengths }) => {
+        const buffers = lengths.map((length) => new Uint8Array(length).fill(0xa5));
+        await image.readv(offset, buffers);
+        let at = offset;
+        for (const buffer of buffers) {
+          assertBytesEqual(buffer, expected.subarray(at, at + buffer.length), `readv buffer at ${at}`);
+          at += buffer.length;
+        }
+      }),
+      fcParams(context),
+    );
+  });
+}
+
+export async function checkReadAnywhere(context: CheckContext): Promise<void> {
+  await withDevice(context, async ({ device, requests }, expected) => {
+    await fc.assert(
+      fc.asyncProperty(rangeIn(device.virtualSize, context.maxReadLength), async ({ offset, length }) => {
+        const bytes = await device.read(offset, length);
+        assertBytesEqual(bytes, expected.subarray(offset, offset + length), `read(${offset}, ${length})`);
+      }),
+      fcParams(context),
+    );
+    if (device.virtualSize > 0 && !requests.some((r) => r.startsWith('readv'))) fail('No read reached the driver');
+  });
+}
+
+export async function checkOutOfRange(context: CheckContext): Promise<void> {
+  await withDevice(context, async ({ device, requests }) => {
+    const size = device.virtualSize;
+    const bad: Array<[number, number]> = [
+      [size, 1],
+      [0, size + 1],
+      [size + 4096, 512],
+    ];
+    if (size > 0) bad.push([size - 1, 2]);
+    for (const [offset, length] of bad) {
+      const error = await device.read(offset, length).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (!(error instanceof OutOfRangeError))
+        fail(`read(${offset}, ${length}) gave ${String(error)}, not OutOfRangeError`);
+    }
+    const unsafe = await device.read(2 ** 53, 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!(unsafe instanceof UnsafeOffsetError)) fail(`read(2^53, 1) gave ${String(unsafe)}, not UnsafeOffsetError`);
+    if (requests.length > 0) fail(`Out-of-range reads reached the driver: ${requests.join('; ')}`);
+  });
+}
+
+export async function checkConcurrentReads(context: CheckContext): Promise<void> {
+  await withDevice(context, async ({ device }, expected) => {
+    const ranges = fc.sample(rangeIn(device.virtualSize, context.maxReadLength), {
+      numRuns: 64,
+      seed: context.seed ?? 4,
+    });
+    const sequential: Uint8Array[] = [];
+    for (const { offset, length } of ranges) sequential.push(await device.read(offset, length));
+    const concurrent = await Promise.all(ranges.map(({ offset, length }) => device.read(offset, length)));
+    ranges.forEach(({ offset, length }, i) => {
+      const what = `concurrent read ${i} (${offset}, ${length})`;
+      assertBytesEqual(concurrent[i] as Uint8Array, sequential[i] as Uint8Array, `${what} against the sequential read`);
+      assertBytesEqual(concurrent[i] as Uint8Array, expected.subarray(offset, offset + length), what);
+    });
+  });
+}
+
+/** The driver's own runs for an aligned range: positive, in order, covering it exactly. */
+function assertCovers(runs: readonly BlockStatusRun[], offset: number, length: number, what: string): void {
+  let at = offset;
+  for (const run of runs) {
+    if (run.offset !== at) fail(`${what}: a run starts at ${run.offset}, expected ${at}`);
+    if (!Number.isSafeInteger(run.length) || run.length <= 0) fail(`${what}: a run has length ${run.length}`);
+    if (typeof run.data !== 'boolean') fail(`${what}: a run's data is ${String(run.data)}`);
+    if (run.fileOffset !== undefined && (!Number.isSafeInteger(run.fileOffset) || run.fileOffset < 0)) {
+      fail(`${what}: a run's file offset is ${run.fileOffset}`);
+    }
+    at += run.length;
+  }
+  if (at !== offset + length) fail(`${what}: the runs end at ${at}, expected ${offset + length}`);
+}
+
+export async function checkBlockStatusCovers(context: CheckContext): Promise<void> {
+  const { driver } = context;
+  const blockStatus = driver.blockStatus;
+  if (!blockStatus) return;
+  await withDevice(context, async ({ image, device }) => {
+    const align = image.requestAlignment;
+    const units = image.virtualSize / align;
+    // Core never asks a driver about an empty range.
+    if (units === 0) return;
+    assertCovers(await blockStatus.call(driver, image, 0, image.virtualSize), 0, image.virtualSize, 'The whole disk');
+    await fc.assert(
+      fc.asyncProperty(rangeIn(units, Math.max(1, context.maxReadLength / align)), async (r) => {
+        const offset = r.offset * align;
+        const length = r.length * align;
+        if (length === 0) return;
+        assertCovers(
+          await blockStatus.call(driver, image, offset, length),
+          offset,
+          length,
+          `blockStatus(${offset}, ${length})`,
+        );
+        // And through core, at any offset: clipped, merged, still covering.
+        const start = Math.max(0, offset - 1);
+        const span = Math.min(length, device.virtualSize - start);
+        assertCovers(await device.blockStatus(start, span), start, span, `BlockDevice.blockStatus(${start}, ${span})`);
+      }),
+      fcParams(context),
+    );
+  });
+}
+
+/**
+ * The map agrees with read: what the map calls a hole reads as zeros, so reading only the
+ * data runs and zero-filling the rest gives the disk back exactly.
+ */
+export async function checkMapMatchesRead(context: CheckContext): Promise<void> {
+  await withDevice(context, async ({ device }, expected) => {
+    const rebuild = async (offset: number, length: number, window?: number) => {
+      const bytes = new Uint8Array(length);
+      for await (const run of allocationMap(device, { offset, length, window })) {
+        if (run.data) bytes.set(await device.read(run.offset, run.length), run.offset - offset);
+      }
+      return bytes;
+    };
+    assertBytesEqual(await rebuild(0, device.virtualSize), expected, 'Data runs and zeros elsewhere');
+    await fc.assert(
+      fc.asyncProperty(
+        rangeIn(device.virtualSize, context.maxReadLength),
+        fc.integer({ min: 1, max: 64 * 1024 }),
+        async ({ offset, length }, window) => {
+          const what = `Data runs of (${offset}, ${length}) in windows of ${window}`;
+          assertBytesEqual(await rebuild(offset, length, window), expected.subarray(offset, offset + length), what);
+        },
+      ),
+      fcParams(context),
+    );
+  });
+}
+
+export async function checkClose(context: CheckContext): Promise<void> {
+  const made = await context.makeImage();
+  const image = await context.driver.open(made.source, { writable: false, options: made.options ?? {} });
+  await image.close();
+  await made.source.close();
+}

@@ -1,0 +1,38 @@
+import { runDriverConformance } from '@vdisk/conformance';
+import { MemorySource } from '@vdisk/core';
+import { RawDriver } from './raw-driver.js';
+
+function file(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + 7) % 256;
+  return bytes;
+}
+
+// Exact to the byte: a size that is not a multiple of 512 stays as it is.
+runDriverConformance({
+  name: 'raw, 100003 bytes',
+  driver: new RawDriver(),
+  makeImage: () => {
+    const bytes = file(100003);
+    return { source: new MemorySource(bytes), expected: bytes.slice() };
+  },
+});
+
+runDriverConformance({
+  name: 'raw with offset and size',
+  driver: new RawDriver(),
+  makeImage: () => {
+    const bytes = file(300000);
+    return {
+      source: new MemorySource(bytes),
+      options: { offset: '1001', size: '204800' },
+      expected: bytes.slice(1001, 1001 + 204800),
+    };
+  },
+});
+
+runDriverConformance({
+  name: 'raw, empty',
+  driver: new RawDriver(),
+  makeImage: () => ({ source: new MemorySource(new Uint8Array(0)), expected: new Uint8Array(0) }),
+});
