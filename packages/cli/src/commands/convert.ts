@@ -95,7 +95,9 @@ async function copySparse(
 /** Writes the runs of `chunk` that are not whole zero blocks, one write per run. */
 async function writeNonZero(out: FileHandle, chunk: Buffer, position: number): Promise<void> {
   let runStart = -1;
-  for (let at = 0; at <= chunk.length; at += ZERO_BLOCK) {
+  // One step past the last block, whatever the chunk's length, so the last run is written
+  // (a chunk is any multiple of the alignment, not always of ZERO_BLOCK).
+  for (let at = 0; at < chunk.length + ZERO_BLOCK; at += ZERO_BLOCK) {
     const block = at < chunk.length ? chunk.subarray(at, Math.min(at + ZERO_BLOCK, chunk.length)) : undefined;
     const isData =
       block !== undefined && !(block.length === ZERO_BLOCK ? block.equals(ZEROS) : block.every((b) => b === 0));
