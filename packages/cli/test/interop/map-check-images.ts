@@ -1,0 +1,102 @@
+/**
+ * Minimal peers for the map/check interop tests: finding bximage and qemu-img, making
+ * Bochs images with bximage, and reading a Bochs image's allocation straight from its
+ * catalog and bitmaps, written from the spec (FORMAT.md §2-3) with no vdisk code, so it
+ * can judge what `vdisk map` says.
+ */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+
+export function hasTool(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Tools missing for these tests; with VDISK_REQUIRE_INTEROP=1 (CI), a missing tool is a failure. */
+export function missingTools(names: string[]): string[] {
+  const missing = names.filter((name) => !hasTool(name));
+  if (missing.length > 0) {
+    const message = `interop tests need ${missing.join(' and ')}, which ${missing.length > 1 ? 'are' : 'is'} not installed`;
+    if (process.env.VDISK_REQUIRE_INTEROP === '1') throw new Error(`${message} (VDISK_REQUIRE_INTEROP=1)`);
+    console.warn(`SKIPPED: ${message}`);
+  }
+  return missing;
+}
+
+function run(command: string, args: string[]): void {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+  }
+}
+
+/** `bximage -func=create`: an empty growing image. `-hd` must come before `-imgmode`. */
+export function bximageCreate(path: string, size: string): void {
+  rmSync(path, { force: true }); // with -q, bximage will not overwrite
+  run('bximage', ['-func=create', `-hd=${size}`, '-imgmode=growing', '-q', path]);
+}
+
+/** `bximage -func=convert`: a growing image of a raw file (a multiple of 512 bytes). Zero sectors stay unwritten. */
+export function bximageConvert(raw: string, path: string): void {
+  rmSync(path, { force: true });
+  run('bximage', ['-func=convert', '-imgmode=growing', '-q', raw, path]);
+}
+
+/** One entry of `qemu-img map --output=json`. */
+export interface MapEntry {
+  start: number;
+  length: number;
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+  offset?: number;
+}
+
+/**
+ * The allocation of a Bochs image, from its bytes: per 512-byte sector, written (at its
+ * file offset) or not, merged as qemu-img map merges (same kind, contiguous in the file).
+ */
+export function bochsAllocation(file: Uint8Array): MapEntry[] {
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const headerSize = view.getUint32(0x44, true);
+  const catalogSize = view.getUint32(0x48, true);
+  const bitmapSize = view.getUint32(0x4c, true);
+  const extentSize = view.getUint32(0x50, true);
+  const disk = Number(view.getBigUint64(0x58, true)); // v2, as bximage writes
+  const sectors = Math.floor(disk / 512);
+  const dataOffset = headerSize + 4 * catalogSize;
+  const bitmapBlocks = Math.ceil(bitmapSize / 512);
+  const stride = 512 * (bitmapBlocks + extentSize / 512);
+  const perExtent = extentSize / 512;
+
+  const entries: MapEntry[] = [];
+  const push = (start: number, data: boolean, offset?: number) => {
+    const last = entries[entries.length - 1];
+    if (
+      last &&
+      last.data === data &&
+      last.start + last.length === start &&
+      (data ? last.offset !== undefined && offset !== undefined && last.offset + last.length === offset : true)
+    ) {
+      last.length += 512;
+      return;
+    }
+    const entry: MapEntry = { start, length: 512, depth: 0, present: data, zero: !data, data };
+    if (data) entry.offset = offset;
+    entries.push(entry);
+  };
+  for (let s = 0; s < sectors; s++) {
+    const extent = Math.floor(s / perExtent);
+    const within = s % perExtent;
+    const slot = view.getUint32(headerSize + 4 * extent, true);
+    if (slot === 0xffffffff) {
+      push(s * 512, false);
+      continue;
+    }
+    const slotStart = dataOffset + slot * stride;
+    const bit = ((file[slotStart + (within >> 3)] ?? 0) >> (within & 7)) & 1;
+    if (bit) push(s * 512, true, slotStart + 512 * bitmapBlocks + within * 512);
+    else push(s * 512, false);
+  }
+  return entries;
+}
