@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runDriverConformance } from '@vdisk/conformance';
 import { MemorySource } from '@vdisk/core';
+import { FileSource } from '@vdisk/core/node';
+import { afterAll } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
 import { type BochsImageSpec, buildBochsImage } from './testing/index.js';
 
@@ -59,4 +64,20 @@ runDriverConformance({
   name: 'bochs, empty (every extent unallocated)',
   driver: new BochsDriver(),
   makeImage: bochsCase({ diskSize: 1032192 }),
+});
+
+// The same image from a real file: concurrent reads then really overlap in the kernel.
+const dir = mkdtempSync(join(tmpdir(), 'vdisk-bochs-conformance-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+runDriverConformance({
+  name: 'bochs, from a file',
+  driver: new BochsDriver(),
+  makeImage: async () => {
+    const { expected, source } = bochsCase({ diskSize: 1032192, writes })();
+    const path = join(dir, 'image.bochs');
+    const bytes = new Uint8Array(source.size);
+    await source.read(bytes, 0);
+    writeFileSync(path, bytes);
+    return { source: await FileSource.open(path), expected };
+  },
 });

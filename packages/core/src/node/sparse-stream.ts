@@ -20,16 +20,38 @@ export async function* readDataChunks(
   options: StreamRangeOptions = {},
 ): AsyncGenerator<DataChunk, void, undefined> {
   const { offset, end, chunkSize, signal } = resolveStreamRange(device, options);
-  for await (const run of allocationMap(device, { offset, length: end - offset, signal })) {
-    if (!run.data) continue;
-    for (let position = run.offset; position < run.offset + run.length; position += chunkSize) {
+  for await (const range of dataRanges(device, offset, end - offset, signal)) {
+    for (let position = range.offset; position < range.offset + range.length; position += chunkSize) {
       throwIfAborted(signal);
-      const length = Math.min(chunkSize, run.offset + run.length - position);
+      const length = Math.min(chunkSize, range.offset + range.length - position);
       const data = await device.read(position, length);
       throwIfAborted(signal);
       yield { offset: position, data };
     }
   }
+}
+
+/**
+ * The data runs of the map with adjacent ones merged, wherever they lie in the file: a
+ * reader wants few long reads (Bochs gives a run per extent, each in its own slot).
+ */
+async function* dataRanges(
+  device: BlockDevice,
+  offset: number,
+  length: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<{ offset: number; length: number }, void, undefined> {
+  let pending: { offset: number; length: number } | undefined;
+  for await (const run of allocationMap(device, { offset, length, signal })) {
+    if (!run.data) continue;
+    if (pending && pending.offset + pending.length === run.offset) {
+      pending.length += run.length;
+      continue;
+    }
+    if (pending) yield pending;
+    pending = { offset: run.offset, length: run.length };
+  }
+  if (pending) yield pending;
 }
 
 export interface SparseStreamOptions extends StreamRangeOptions {

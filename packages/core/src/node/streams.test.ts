@@ -134,3 +134,24 @@ describe('readDataChunks and createSparseStream', () => {
     expect(seen).toEqual([4096, 4608, 5120]);
   });
 });
+
+describe('readDataChunks on touching data runs', () => {
+  it('reads data runs that touch on the disk as one range, even when apart in the file', async () => {
+    const { device, reads } = patternedDisk(16384, [[0, 8192]]);
+    const original = device.blockStatus.bind(device);
+    // Split the data in two runs, the second elsewhere in the file.
+    device.blockStatus = async (offset, length) =>
+      (await original(offset, length)).flatMap((run) =>
+        run.data && run.offset < 4096 && run.offset + run.length > 4096
+          ? [
+              { ...run, length: 4096 - run.offset },
+              { offset: 4096, length: run.offset + run.length - 4096, data: true, fileOffset: 5_000_000 },
+            ]
+          : [run],
+      );
+    const chunks: DataChunk[] = [];
+    for await (const chunk of readDataChunks(device)) chunks.push(chunk);
+    expect(chunks.map((c) => [c.offset, c.data.length])).toEqual([[0, 8192]]);
+    expect(reads).toEqual([[0, 8192]]);
+  });
+});
