@@ -54,37 +54,79 @@ export async function compareCommand(first: string, second: string, opts: Compar
   }
 }
 
+/** How much of the disks one pair of allocation-map queries covers. */
+const MAP_WINDOW = 64 * 1024 * 1024;
+
+interface Range {
+  offset: number;
+  length: number;
+}
+
 /** The first offset where `a` and `b` differ, a missing tail reading as zeros; undefined when equal. */
 async function firstDifference(a: BlockDevice, b: BlockDevice, signal?: AbortSignal): Promise<number | undefined> {
   const common = Math.min(a.virtualSize, b.virtualSize);
   const bufferA = new Uint8Array(CHUNK_SIZE);
   const bufferB = new Uint8Array(CHUNK_SIZE);
-  for (let position = 0; position < common; position += CHUNK_SIZE) {
-    throwIfAborted(signal);
-    const length = Math.min(CHUNK_SIZE, common - position);
-    // Where both maps call the chunk a hole, both read as zeros: nothing to read.
-    if (!(await hasData(a, position, length)) && !(await hasData(b, position, length))) continue;
-    const x = bufferA.subarray(0, length);
-    const y = bufferB.subarray(0, length);
-    await Promise.all([a.readInto(x, position), b.readInto(y, position)]);
-    const at = firstMismatch(x, y);
-    if (at >= 0) return position + at;
+  for (let window = 0; window < common; window += MAP_WINDOW) {
+    const windowEnd = Math.min(window + MAP_WINDOW, common);
+    // Where both maps say hole, both read as zeros: only chunks that meet data in either
+    // image are read. A chunk starts at data and runs on for CHUNK_SIZE (holes and later
+    // data included), so a finely fragmented image still costs few large reads.
+    const ranges = union(await dataIn(a, window, windowEnd - window), await dataIn(b, window, windowEnd - window));
+    let done = window;
+    for (const range of ranges) {
+      for (let position = Math.max(done, range.offset); position < range.offset + range.length; position = done) {
+        throwIfAborted(signal);
+        done = Math.min(position + CHUNK_SIZE, windowEnd);
+        const x = bufferA.subarray(0, done - position);
+        const y = bufferB.subarray(0, done - position);
+        await Promise.all([a.readInto(x, position), b.readInto(y, position)]);
+        const at = firstMismatch(x, y);
+        if (at >= 0) return position + at;
+      }
+    }
   }
   const longer = a.virtualSize > b.virtualSize ? a : b;
-  for (let position = common; position < longer.virtualSize; position += CHUNK_SIZE) {
-    throwIfAborted(signal);
-    const length = Math.min(CHUNK_SIZE, longer.virtualSize - position);
-    if (!(await hasData(longer, position, length))) continue;
-    const x = bufferA.subarray(0, length);
-    await longer.readInto(x, position);
-    const at = x.findIndex((byte) => byte !== 0);
-    if (at >= 0) return position + at;
+  for (let window = common; window < longer.virtualSize; window += MAP_WINDOW) {
+    const length = Math.min(MAP_WINDOW, longer.virtualSize - window);
+    for (const range of await dataIn(longer, window, length)) {
+      for (let position = range.offset; position < range.offset + range.length; position += CHUNK_SIZE) {
+        throwIfAborted(signal);
+        const x = bufferA.subarray(0, Math.min(CHUNK_SIZE, range.offset + range.length - position));
+        await longer.readInto(x, position);
+        const at = x.findIndex((byte) => byte !== 0);
+        if (at >= 0) return position + at;
+      }
+    }
   }
   return undefined;
 }
 
-async function hasData(device: BlockDevice, offset: number, length: number): Promise<boolean> {
-  return (await device.blockStatus(offset, length)).some((run) => run.data);
+/** The data runs of `[offset, offset + length)`, touching ones merged. */
+async function dataIn(device: BlockDevice, offset: number, length: number): Promise<Range[]> {
+  const ranges: Range[] = [];
+  for (const run of await device.blockStatus(offset, length)) {
+    if (!run.data) continue;
+    const last = ranges[ranges.length - 1];
+    if (last && last.offset + last.length === run.offset) last.length += run.length;
+    else ranges.push({ offset: run.offset, length: run.length });
+  }
+  return ranges;
+}
+
+/** The union of two sorted lists of disjoint ranges, sorted, overlapping and touching ranges merged. */
+export function union(x: readonly Range[], y: readonly Range[]): Range[] {
+  const all = [...x, ...y].sort((p, q) => p.offset - q.offset);
+  const merged: Range[] = [];
+  for (const range of all) {
+    const last = merged[merged.length - 1];
+    if (last && range.offset <= last.offset + last.length) {
+      last.length = Math.max(last.length, range.offset + range.length - last.offset);
+    } else {
+      merged.push({ ...range });
+    }
+  }
+  return merged;
 }
 
 /** Index of the first byte where `x` and `y` (of equal length) differ, or -1. */

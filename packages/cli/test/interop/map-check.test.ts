@@ -141,6 +141,22 @@ describe.skipIf(missing.length > 0)('map and check on bximage images', () => {
     );
   });
 
+  it('compare agrees with qemu-img compare, to the byte where qemu-img names the sector', async () => {
+    const path = join(dir, 'compare-source.img');
+    const disk = await converted(8192, [...Array(50).fill(true), ...Array(150).fill(false)], 4)(path);
+    const changed = join(dir, 'compare-changed.raw');
+    for (const offset of [3 * 512 + 17, 120 * 512 + 5, 8191 * 512 + 511]) {
+      const copy = disk.slice();
+      copy[offset] = (copy[offset] ?? 0) ^ 0xff;
+      await writeFile(changed, copy);
+      const ours = await runVdisk(['compare', path, changed]);
+      expect(ours).toMatchObject({ code: 1, stdout: `Content mismatch at offset ${offset}!\n` });
+      const qemu = spawnSync('qemu-img', ['compare', '-f', 'bochs', '-F', 'raw', path, changed], { encoding: 'utf8' });
+      expect(qemu.status).toBe(1);
+      expect(qemu.stdout).toBe(`Content mismatch at offset ${offset - (offset % 512)}!\n`);
+    }
+  });
+
   it('convert -O raw is byte-identical to qemu-img convert, and no less sparse', async () => {
     const path = join(dir, 'convert-source.img');
     const disk = await converted(
