@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runDriverConformance } from '@vdisk/conformance';
 import { MemorySource } from '@vdisk/core';
+import { FileSource } from '@vdisk/core/node';
+import { afterAll } from 'vitest';
 import { RawDriver } from './raw-driver.js';
 
 function file(length: number): Uint8Array {
@@ -35,4 +40,18 @@ runDriverConformance({
   name: 'raw, empty',
   driver: new RawDriver(),
   makeImage: () => ({ source: new MemorySource(new Uint8Array(0)), expected: new Uint8Array(0) }),
+});
+
+// From a real file: concurrent reads overlap in the kernel.
+const dir = mkdtempSync(join(tmpdir(), 'vdisk-raw-conformance-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+runDriverConformance({
+  name: 'raw, from a file',
+  driver: new RawDriver(),
+  makeImage: async () => {
+    const bytes = file(200001);
+    const path = join(dir, 'disk.raw');
+    writeFileSync(path, bytes);
+    return { source: await FileSource.open(path), expected: bytes };
+  },
 });
