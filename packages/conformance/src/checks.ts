@@ -1,0 +1,18 @@
+// The checks without vitest: `@vdisk/conformance/checks` for other test runners.
+export { assertBytesEqual } from './bytes-equal.js';
+export { type CheckedDevice, openChecked } from './checked-device.js';
+export {
+  type CheckContext,
+  checkBlockStatusCovers,
+  checkClose,
+  checkConcurrentReads,
+  checkMapMatchesRead,
+  checkOpen,
+  checkOutOfRange,
+  checkProbeOwnImage,
+  checkProbeRange,
+  checkReadAnywhere,
+  checkReadWhole,
+  checkScatterRead,
+} from './conformance-checks.js';
+export type { ConformanceImage, MakeImage } from './conformance-image.js';
