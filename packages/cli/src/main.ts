@@ -71,7 +71,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .argument('<dst>')
     .addOption(formatOption())
     .addOption(openOption())
-    .requiredOption('-O, --output-format <fmt>', 'output format (raw)')
+    .addOption(new Option('-O, --output-format <fmt>', 'output format').choices(['raw']).makeOptionMandatory())
     .option('-p, --progress', 'show a progress bar on a terminal', false)
     .action(async (src: string, dst: string, opts) => {
       failingFile = src;

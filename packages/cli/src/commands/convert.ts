@@ -95,16 +95,16 @@ async function copySparse(
 /** Writes the runs of `chunk` that are not whole zero blocks, one write per run. */
 async function writeNonZero(out: FileHandle, chunk: Buffer, position: number): Promise<void> {
   let runStart = -1;
-  for (let at = 0; at <= chunk.length; at += ZERO_BLOCK) {
-    const block = at < chunk.length ? chunk.subarray(at, Math.min(at + ZERO_BLOCK, chunk.length)) : undefined;
-    const isData =
-      block !== undefined && !(block.length === ZERO_BLOCK ? block.equals(ZEROS) : block.every((b) => b === 0));
+  for (let at = 0; at < chunk.length; at += ZERO_BLOCK) {
+    const block = chunk.subarray(at, Math.min(at + ZERO_BLOCK, chunk.length));
+    const isData = block.length === ZERO_BLOCK ? !block.equals(ZEROS) : block.some((b) => b !== 0);
     if (isData && runStart < 0) runStart = at;
     if (!isData && runStart >= 0) {
       await writeAll(out, chunk.subarray(runStart, at), position + runStart);
       runStart = -1;
     }
   }
+  if (runStart >= 0) await writeAll(out, chunk.subarray(runStart), position + runStart);
 }
 
 async function writeAll(out: FileHandle, bytes: Buffer, position: number): Promise<void> {
