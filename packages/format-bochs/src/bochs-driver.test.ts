@@ -118,7 +118,7 @@ describe('bochs_open', () => {
 
   it('rejects unknown options', async () => {
     await expect(open(buildBochsImage({ diskSize: 4096 }), { options: { x: '1' } })).rejects.toThrow(
-      "Invalid parameter 'x'",
+      "Block format 'bochs' does not support the option 'x'",
     );
   });
 });

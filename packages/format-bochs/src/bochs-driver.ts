@@ -28,7 +28,9 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     // QEMU's driver has no write support: it refuses before reading a byte.
     if (writable) throw new ReadOnlyError('Image is read-only');
     const unknown = Object.keys(options)[0];
-    if (unknown !== undefined) throw new InvalidArgumentError(`Invalid parameter '${unknown}'`);
+    if (unknown !== undefined) {
+      throw new InvalidArgumentError(`Block format 'bochs' does not support the option '${unknown}'`);
+    }
 
     const headerBytes = new Uint8Array(HEADER_SIZE);
     await source.read(headerBytes, 0);

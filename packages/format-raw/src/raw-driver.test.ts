@@ -44,7 +44,7 @@ describe('raw', () => {
     [{ size: '1000' }, 'Specified size is not multiple of 512'],
     [{ offset: '-1' }, "Parameter 'offset' expects a non-negative number below 2^53"],
     [{ size: '99999999999999999999' }, "Parameter 'size' expects a non-negative number below 2^53"],
-    [{ bogus: '1' }, "Invalid parameter 'bogus'"],
+    [{ bogus: '1' }, "Block format 'raw' does not support the option 'bogus'"],
   ])("rejects %o with QEMU's message", async (options, message) => {
     await expect(open(options)).rejects.toMatchObject({ code: 'EINVAL', message });
   });
