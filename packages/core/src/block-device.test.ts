@@ -95,6 +95,11 @@ describe('BlockDevice reads', () => {
     await expect(dev.read(4096, 0)).resolves.toHaveLength(0);
   });
 
+  it('refuses an out-of-range length before allocating for it', async () => {
+    const dev = device(patterned(4096), 512);
+    await expect(dev.read(0, 2 ** 52)).rejects.toBeInstanceOf(OutOfRangeError);
+  });
+
   it('refuses offsets that are not exact integers', async () => {
     const dev = device(patterned(4096), 512);
     await expect(dev.read(2 ** 53, 1)).rejects.toBeInstanceOf(UnsafeOffsetError);

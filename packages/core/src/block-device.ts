@@ -1,6 +1,6 @@
 import type { ByteSource } from './byte-source.js';
 import type { BlockDriver, BlockStatusRun, CheckReport, DriverImage, FormatSpecificInfo } from './driver.js';
-import { DriverContractError, OutOfRangeError, VdiskError } from './errors.js';
+import { DriverContractError, InvalidArgumentError, OutOfRangeError, VdiskError } from './errors.js';
 import { assertExactRange } from './exact-offset.js';
 
 /**
@@ -40,7 +40,13 @@ export class BlockDevice {
 
   /** Reads `length` bytes at `offset` into a new buffer. */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const buffer = new Uint8Array(length);
+    this.#checkRange(offset, length); // before allocating: a bad length must not become a huge buffer
+    let buffer: Uint8Array;
+    try {
+      buffer = new Uint8Array(length);
+    } catch (error) {
+      throw new InvalidArgumentError(`Cannot allocate a buffer of ${length} bytes for this read`, { cause: error });
+    }
     await this.readInto(buffer, offset);
     return buffer;
   }
