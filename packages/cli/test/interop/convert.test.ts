@@ -1,4 +1,4 @@
-import { unlink } from 'node:fs/promises';
+import { copyFile, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fileDifference } from './file-difference.js';
@@ -33,6 +33,34 @@ describeInterop('vdisk convert -O raw of bximage images', () => {
         expect(await fileDifference(ours, image.raw)).toBeUndefined();
       } finally {
         await Promise.all([unlink(ours).catch(() => {}), unlink(theirs).catch(() => {})]);
+      }
+    });
+  }
+
+  // A truncated file reads as QEMU reads it: whatever lies past the end, catalog included,
+  // reads as zeros (CONTRACT.md, "Truncated files"). Cut holes-10M (catalog 1024 entries, so
+  // the data area starts at 512 + 4096 = 4608, slots of 512 + 16384 bytes) at each place.
+  const cuts: [string, (size: number) => number][] = [
+    ['after the header fields', () => 100],
+    ['in the catalog', () => 2048],
+    ['in the first bitmap', () => 4608 + 100],
+    ['in the first extent', () => 4608 + 512 + 1000],
+    ['in the last slot', (size) => size - 700],
+  ];
+  for (const [where, cut] of cuts) {
+    it(`holes-10M cut ${where}: equals qemu-img convert`, async () => {
+      const image = images.get('holes-10M') as InteropImage;
+      const cutImage = join(dir as string, `holes-10M.cut.bochs`);
+      const ours = join(dir as string, 'cut.vdisk.raw');
+      const theirs = join(dir as string, 'cut.qemu.raw');
+      try {
+        await copyFile(image.path, cutImage);
+        await truncate(cutImage, cut((await stat(image.path)).size));
+        await vdiskOk('convert', '-O', 'raw', cutImage, ours);
+        await qemuImgConvertToRaw(cutImage, theirs);
+        expect(await fileDifference(ours, theirs)).toBeUndefined();
+      } finally {
+        await Promise.all([cutImage, ours, theirs].map((path) => unlink(path).catch(() => {})));
       }
     });
   }
