@@ -7,7 +7,8 @@ import { seededIntegers } from './disk-contents.js';
 import { buildImages, type InteropImage, specsNamed } from './image-set.js';
 import { type ByteRange, describeInterop, makeScratchDir, qemuIoRead, removeScratchDir } from './peers.js';
 
-const NAMES = ['pattern-2M', 'random-10M', 'holes-1M', 'holes-10M', 'holes-70M', 'holes-300M'];
+// Not holes-300M: holes-70M reads the same way, and bximage needs seconds to read 300 MB.
+const NAMES = ['pattern-2M', 'random-10M', 'holes-1M', 'holes-10M', 'holes-70M'];
 
 /**
  * Seeded ranges at any offset and length: the disk's first and last byte, ranges across an
