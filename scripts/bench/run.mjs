@@ -9,8 +9,8 @@
 //   node scripts/bench/run.mjs [--size-mib 1024] [--runs 3] [--batch 10000] [--keep]
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -80,7 +80,8 @@ function measure(command, argv, { env, stdout } = {}) {
   return { seconds, rssMB: readRss(rssFile), stdout: result.stdout?.toString() };
 }
 function readRss(file) {
-  const text = spawnSync('cat', [file]).stdout.toString().trim().split('\n').pop();
+  // GNU time may write a line about the command's status before the number.
+  const text = readFileSync(file, 'utf8').trim().split('\n').pop();
   return Number(text) / 1024;
 }
 const vdisk = (...argv) => ['node', [vdiskBin, ...argv]];
