@@ -1,5 +1,6 @@
 import {
   type BlockDriver,
+  type BlockStatusOptions,
   type BlockStatusRun,
   type ByteSource,
   type CheckReport,
@@ -47,8 +48,13 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     return new BochsImage(source, header, geometry, catalog);
   }
 
-  blockStatus(image: BochsImage, offset: number, length: number): Promise<BlockStatusRun[]> {
-    return image.blockStatus(offset, length);
+  blockStatus(
+    image: BochsImage,
+    offset: number,
+    length: number,
+    options?: BlockStatusOptions,
+  ): Promise<BlockStatusRun[]> {
+    return image.blockStatus(offset, length, options);
   }
 
   info(image: BochsImage): FormatSpecificInfo {
