@@ -22,10 +22,23 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .description('Probe, inspect and convert virtual disk images, after qemu-img')
     .version(VERSION, '-V, --version')
     .option('--debug', 'print stack traces with errors')
+    .option(
+      '--plugin <module>',
+      'load a format plugin: an ES module exporting an inversify ContainerModule (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`vdisk: ${text.replace(/^error: /, '')}`) })
-    .hook('preAction', (cmd) => {
-      debug.enabled = Boolean(cmd.opts().debug);
+    .hook('preAction', async (cmd) => {
+      const { debug: wantDebug, plugin } = cmd.opts<{ debug?: boolean; plugin?: string[] }>();
+      debug.enabled = Boolean(wantDebug);
+      if (plugin?.length) {
+        const [{ loadPlugins }, { addFormatModules }] = await Promise.all([
+          import('./plugins.js'),
+          import('./default-registry.js'),
+        ]);
+        addFormatModules(await loadPlugins(plugin));
+      }
     });
 
   program
@@ -58,7 +71,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .argument('<dst>')
     .addOption(formatOption())
     .addOption(openOption())
-    .requiredOption('-O, --output-format <fmt>', 'output format (raw)')
+    .addOption(new Option('-O, --output-format <fmt>', 'output format').choices(['raw']).makeOptionMandatory())
     .option('-p, --progress', 'show a progress bar on a terminal', false)
     .action(async (src: string, dst: string, opts) => {
       failingFile = src;

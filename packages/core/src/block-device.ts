@@ -1,6 +1,13 @@
 import type { ByteSource } from './byte-source.js';
-import type { BlockDriver, BlockStatusRun, CheckReport, DriverImage, FormatSpecificInfo } from './driver.js';
-import { DriverContractError, OutOfRangeError, VdiskError } from './errors.js';
+import type {
+  BlockDriver,
+  BlockStatusOptions,
+  BlockStatusRun,
+  CheckReport,
+  DriverImage,
+  FormatSpecificInfo,
+} from './driver.js';
+import { DriverContractError, InvalidArgumentError, OutOfRangeError, VdiskError } from './errors.js';
 import { assertExactRange } from './exact-offset.js';
 
 /**
@@ -40,7 +47,13 @@ export class BlockDevice {
 
   /** Reads `length` bytes at `offset` into a new buffer. */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const buffer = new Uint8Array(length);
+    this.#checkRange(offset, length); // before allocating: a bad length must not become a huge buffer
+    let buffer: Uint8Array;
+    try {
+      buffer = new Uint8Array(length);
+    } catch (error) {
+      throw new InvalidArgumentError(`Cannot allocate a buffer of ${length} bytes for this read`, { cause: error });
+    }
     await this.readInto(buffer, offset);
     return buffer;
   }
@@ -83,8 +96,10 @@ export class BlockDevice {
   /**
    * The allocation map of `[offset, offset + length)`: runs in order, covering the range,
    * adjacent runs of the same kind merged. A driver without `blockStatus` reports data.
+   * With `wantZero: false`, data runs may include bytes that read as zeros (QEMU's
+   * want_zero): cheaper, for callers that check for zeros themselves.
    */
-  async blockStatus(offset: number, length: number): Promise<BlockStatusRun[]> {
+  async blockStatus(offset: number, length: number, options?: BlockStatusOptions): Promise<BlockStatusRun[]> {
     this.#checkRange(offset, length);
     if (length === 0) return [];
     const end = offset + length;
@@ -94,7 +109,7 @@ export class BlockDevice {
     const align = this.requestAlignment;
     const alignedStart = offset - (offset % align);
     const alignedEnd = end % align === 0 ? end : end - (end % align) + align;
-    const runs = await driverStatus.call(this.driver, this.image, alignedStart, alignedEnd - alignedStart);
+    const runs = await driverStatus.call(this.driver, this.image, alignedStart, alignedEnd - alignedStart, options);
 
     const result: BlockStatusRun[] = [];
     let expected = alignedStart;

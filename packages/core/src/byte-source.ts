@@ -14,6 +14,13 @@ export interface ByteSource {
    * `size` read as zeros. Rejects with a `VdiskError`.
    */
   read(buffer: Uint8Array, position: number): Promise<void>;
+  /**
+   * Optional: fills `buffers`, in order, with the bytes from `position` on, as one
+   * positional read (POSIX preadv), so that a driver can scatter one run of the file into
+   * many buffers with one system call. Same rules as `read`. Core's `readSource` falls
+   * back to one `read` per buffer when a source has no `readv`.
+   */
+  readv?(buffers: readonly Uint8Array[], position: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -33,7 +33,7 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
    * it, core reports the whole disk as data, as QEMU does for a driver without
    * `bdrv_co_block_status`.
    */
-  blockStatus?(image: I, offset: number, length: number): Promise<BlockStatusRun[]>;
+  blockStatus?(image: I, offset: number, length: number, options?: BlockStatusOptions): Promise<BlockStatusRun[]>;
   /** Format-specific information for `info`, as in `qemu-img info`. */
   info?(image: I): FormatSpecificInfo | undefined;
   /** A consistency check, as in `qemu-img check`. */
@@ -68,6 +68,18 @@ export type DriverCapability = (typeof DRIVER_CAPABILITIES)[number];
 
 export function driverCapabilities(driver: BlockDriver): DriverCapability[] {
   return DRIVER_CAPABILITIES.filter((name) => typeof driver[name] === 'function');
+}
+
+/** What a caller of `blockStatus` wants to know. */
+export interface BlockStatusOptions {
+  /**
+   * QEMU's `want_zero`. True (the default): the runs say exactly which bytes are data and
+   * which read as zeros, as `qemu-img map` shows them. False: the caller only wants to
+   * skip what surely reads as zeros (as `bdrv_is_allocated` asks), so a driver may report
+   * a run as data, without a file offset, where it would need more I/O to tell (Bochs:
+   * the catalog alone, without reading the bitmaps).
+   */
+  wantZero?: boolean;
 }
 
 /** One run of the allocation map. */

@@ -5,6 +5,7 @@ export { appendRun, BlockDevice } from './block-device.js';
 export type { AllocatedSizeSource, ByteSource } from './byte-source.js';
 export {
   type BlockDriver,
+  type BlockStatusOptions,
   type BlockStatusRun,
   type CheckProblem,
   type CheckProblemKind,
@@ -35,6 +36,7 @@ export {
 export { assertExactRange, exactOffset } from './exact-offset.js';
 export { IoVector } from './io-vector.js';
 export { MemorySource } from './memory-source.js';
+export { readSource } from './read-source.js';
 export { type OpenImageOptions, PROBE_SIZE, type ProbeResult, Registry, type RegistryOptions } from './registry.js';
 export { createRegistry } from './registry-container.js';
 export { BLOCK_DRIVER } from './tokens.js';

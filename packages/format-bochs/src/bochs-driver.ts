@@ -1,5 +1,6 @@
 import {
   type BlockDriver,
+  type BlockStatusOptions,
   type BlockStatusRun,
   type ByteSource,
   type CheckReport,
@@ -28,7 +29,9 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     // QEMU's driver has no write support: it refuses before reading a byte.
     if (writable) throw new ReadOnlyError('Image is read-only');
     const unknown = Object.keys(options)[0];
-    if (unknown !== undefined) throw new InvalidArgumentError(`Invalid parameter '${unknown}'`);
+    if (unknown !== undefined) {
+      throw new InvalidArgumentError(`Block format 'bochs' does not support the option '${unknown}'`);
+    }
 
     const headerBytes = new Uint8Array(HEADER_SIZE);
     await source.read(headerBytes, 0);
@@ -45,8 +48,13 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     return new BochsImage(source, header, geometry, catalog);
   }
 
-  blockStatus(image: BochsImage, offset: number, length: number): Promise<BlockStatusRun[]> {
-    return image.blockStatus(offset, length);
+  blockStatus(
+    image: BochsImage,
+    offset: number,
+    length: number,
+    options?: BlockStatusOptions,
+  ): Promise<BlockStatusRun[]> {
+    return image.blockStatus(offset, length, options);
   }
 
   info(image: BochsImage): FormatSpecificInfo {

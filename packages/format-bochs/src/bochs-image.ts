@@ -1,6 +1,16 @@
-import { AsyncMutex, appendRun, type BlockStatusRun, type ByteSource, type DriverImage, IoVector } from '@vdisk/core';
+import {
+  AsyncMutex,
+  appendRun,
+  type BlockStatusOptions,
+  type BlockStatusRun,
+  type ByteSource,
+  type DriverImage,
+  IoVector,
+  readSource,
+} from '@vdisk/core';
 import { type BochsGeometry, SECTOR_SIZE, slotOffset, UNALLOCATED } from './geometry.js';
 import type { BochsHeader } from './header.js';
+import { ScatterPlan } from './scatter-plan.js';
 
 /** The bitmap bits that a request needs of one extent. */
 interface ExtentBitmap {
@@ -11,13 +21,31 @@ interface ExtentBitmap {
   firstByte: number;
 }
 
+/** Where the bits of one extent of a request landed, and which part of the request it is. */
+interface ExtentPart {
+  bits: Uint8Array;
+  firstByte: number;
+  /** The extent's sectors `[firstSector, endSector)` are at `at` in the request. */
+  firstSector: number;
+  endSector: number;
+  at: number;
+}
+
+/**
+ * The largest bitmap area (bitmap blocks * 512) read whole with the data after it. bximage
+ * writes at most 2048 bytes of bitmap (8 MiB extents); a hostile `bitmap` field can claim
+ * 4 GiB, and then only the bits needed are read, in their own read.
+ */
+const INLINE_BITMAP_MAX = 4096;
+
 /**
  * An open Bochs growing image. It only maps: virtual sector → catalog → slot → bitmap bit
  * → file offset (QEMU's seek_to_sector). Bounds and alignment are core's.
  *
- * Unlike QEMU, which reads one bitmap byte and one sector per system call, a request costs
- * per extent one read of the bitmap bits it needs and one read of the run of sectors from
- * the first written to the last written; unwritten sectors inside the run are zeroed.
+ * Unlike QEMU, which reads one bitmap byte and one sector per system call, a request is
+ * planned as a few runs of the file: each extent's bitmap and data, and consecutive slots
+ * together (bximage writes them in order), each run one scattered read straight into the
+ * caller's buffers. Sectors whose bit is clear are zeroed afterwards.
  */
 export class BochsImage implements DriverImage {
   readonly requestAlignment = SECTOR_SIZE;
@@ -39,19 +67,25 @@ export class BochsImage implements DriverImage {
 
   async readv(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
     const iov = new IoVector(buffers);
-    await this.#lock.runExclusive(() =>
-      this.#forEachExtent(offset, iov.length, (index, within, length, at) =>
-        this.#readExtent(index, within, length, iov, at),
-      ),
-    );
+    await this.#lock.runExclusive(() => this.#read(offset, iov));
   }
 
-  /** The allocation map from the catalog and the bitmaps. */
-  async blockStatus(offset: number, length: number): Promise<BlockStatusRun[]> {
+  /**
+   * The allocation map from the catalog and the bitmaps. With `wantZero: false` the
+   * catalog alone answers: an allocated extent is reported as data (without a file
+   * offset, as some of its sectors may be unwritten), and no bitmap is read.
+   */
+  async blockStatus(offset: number, length: number, options?: BlockStatusOptions): Promise<BlockStatusRun[]> {
     const runs: BlockStatusRun[] = [];
+    const precise = options?.wantZero ?? true;
     await this.#lock.runExclusive(() =>
       this.#forEachExtent(offset, length, async (index, within, extentLength) => {
         const virtualStart = index * this.geometry.extentSize;
+        if (!precise) {
+          const data = (this.catalog[index] ?? UNALLOCATED) !== UNALLOCATED;
+          appendRun(runs, { offset: virtualStart + within, length: extentLength, data });
+          return;
+        }
         const bitmap = await this.#extentBitmap(index, within, extentLength);
         if (!bitmap) {
           appendRun(runs, { offset: virtualStart + within, length: extentLength, data: false });
@@ -59,10 +93,18 @@ export class BochsImage implements DriverImage {
         }
         const first = within / SECTOR_SIZE;
         const end = first + extentLength / SECTOR_SIZE;
-        for (let s = first; s < end; s++) {
+        let s = first;
+        while (s < end) {
+          // One run per stretch of equal bits.
           const data = isWritten(bitmap, s);
-          const run: BlockStatusRun = { offset: virtualStart + s * SECTOR_SIZE, length: SECTOR_SIZE, data };
-          if (data) run.fileOffset = bitmap.dataOffset + s * SECTOR_SIZE;
+          const start = s;
+          while (s < end && isWritten(bitmap, s) === data) s++;
+          const run: BlockStatusRun = {
+            offset: virtualStart + start * SECTOR_SIZE,
+            length: (s - start) * SECTOR_SIZE,
+            data,
+          };
+          if (data) run.fileOffset = bitmap.dataOffset + start * SECTOR_SIZE;
           appendRun(runs, run);
         }
       }),
@@ -114,37 +156,79 @@ export class BochsImage implements DriverImage {
     return { dataOffset: bitmapOffset + SECTOR_SIZE * this.geometry.bitmapBlocks, bits, firstByte };
   }
 
-  async #readExtent(index: number, within: number, length: number, iov: IoVector, at: number): Promise<void> {
-    const bitmap = await this.#extentBitmap(index, within, length);
-    const first = within / SECTOR_SIZE;
-    const end = first + length / SECTOR_SIZE;
-    let firstWritten = -1;
-    let lastWritten = -1;
-    if (bitmap) {
-      for (let s = first; s < end; s++) {
-        if (isWritten(bitmap, s)) {
-          if (firstWritten < 0) firstWritten = s;
-          lastWritten = s;
-        }
+  /**
+   * Plans the request's reads, runs them, then zeroes what the bitmaps say was never
+   * written. Memory: the bits of the extents touched, never more than the request.
+   */
+  async #read(offset: number, iov: IoVector): Promise<void> {
+    const { extentSize, bitmapBlocks } = this.geometry;
+    const bitmapArea = bitmapBlocks * SECTOR_SIZE;
+    const plan = new ScatterPlan();
+    const parts: ExtentPart[] = [];
+    let done = 0;
+    while (done < iov.length) {
+      const position = offset + done;
+      const index = Math.floor(position / extentSize);
+      const within = position - index * extentSize;
+      const part = Math.min(iov.length - done, extentSize - within);
+      const at = done;
+      done += part;
+
+      const slot = this.catalog[index] ?? UNALLOCATED;
+      if (slot === UNALLOCATED) {
+        iov.zero(at, part);
+        continue;
       }
+      const bitmapOffset = slotOffset(this.geometry, slot);
+      if (bitmapOffset >= this.source.size) {
+        // The slot lies past the end of the file: its bitmap reads as zeros, as in QEMU,
+        // so every sector does. Nothing to read.
+        iov.zero(at, part);
+        continue;
+      }
+      const firstSector = within / SECTOR_SIZE;
+      const endSector = firstSector + part / SECTOR_SIZE;
+      let bits: Uint8Array;
+      let firstByte: number;
+      if (within === 0 && bitmapArea <= INLINE_BITMAP_MAX && bitmapArea <= part && endSector <= bitmapArea * 8) {
+        // The whole bitmap area, then the data right after it: one run with the slot.
+        bits = new Uint8Array(bitmapArea);
+        firstByte = 0;
+        plan.add(bitmapOffset, [bits]);
+      } else {
+        // Only the bytes needed, as QEMU reads them (past the bitmap area if the bitmap
+        // field is too small for the extent).
+        firstByte = firstSector >> 3;
+        bits = new Uint8Array(((endSector + 7) >> 3) - firstByte);
+        plan.add(bitmapOffset + firstByte, [bits]);
+      }
+      plan.add(bitmapOffset + bitmapArea + within, iov.slices(at, part));
+      parts.push({ bits, firstByte, firstSector, endSector, at });
     }
-    if (!bitmap || firstWritten < 0) {
-      iov.zero(at, length);
-      return;
-    }
-    const sectorAt = (s: number) => at + (s - first) * SECTOR_SIZE;
-    // One read from the first written sector to the last, however the buffers split it.
-    let filePosition = bitmap.dataOffset + firstWritten * SECTOR_SIZE;
-    for (const piece of iov.slices(sectorAt(firstWritten), (lastWritten + 1 - firstWritten) * SECTOR_SIZE)) {
-      await this.source.read(piece, filePosition);
-      filePosition += piece.length;
-    }
+    for (const run of plan.runs) await readSource(this.source, run.buffers, run.position);
     // Never-written sectors read as zeros, whatever their slot holds.
-    iov.zero(at, sectorAt(firstWritten) - at);
-    for (let s = firstWritten + 1; s < lastWritten; s++) {
-      if (!isWritten(bitmap, s)) iov.zero(sectorAt(s), SECTOR_SIZE);
+    for (const part of parts) zeroUnwritten(iov, part);
+  }
+}
+
+/** Zeroes, in the request, the runs of sectors of one extent whose bit is clear. */
+function zeroUnwritten(iov: IoVector, { bits, firstByte, firstSector, endSector, at }: ExtentPart): void {
+  const byteAt = (s: number) => bits[(s >> 3) - firstByte] ?? 0;
+  let s = firstSector;
+  while (s < endSector) {
+    if ((s & 7) === 0 && s + 8 <= endSector && byteAt(s) === 0xff) {
+      s += 8; // eight written sectors at once: the common case
+      continue;
     }
-    iov.zero(sectorAt(lastWritten + 1), sectorAt(end) - sectorAt(lastWritten + 1));
+    if ((byteAt(s) >> (s & 7)) & 1) {
+      s++;
+      continue;
+    }
+    const start = s;
+    while (s < endSector && !((byteAt(s) >> (s & 7)) & 1)) {
+      s += (s & 7) === 0 && s + 8 <= endSector && byteAt(s) === 0 ? 8 : 1;
+    }
+    iov.zero(at + (start - firstSector) * SECTOR_SIZE, (s - start) * SECTOR_SIZE);
   }
 }
 

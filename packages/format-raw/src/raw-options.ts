@@ -26,7 +26,8 @@ function parseByteCount(key: string, text: string): number {
 export function parseRawOptions(options: Readonly<Record<string, string>>, realSize: number): RawWindow {
   for (const key of Object.keys(options)) {
     if (key !== 'offset' && key !== 'size') {
-      throw new InvalidArgumentError(`Invalid parameter '${key}'`);
+      // QEMU's words for an option the format does not have (block.c)
+      throw new InvalidArgumentError(`Block format 'raw' does not support the option '${key}'`);
     }
   }
   const offset = options.offset === undefined ? 0 : parseByteCount('offset', options.offset);
