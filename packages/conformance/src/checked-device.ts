@@ -46,9 +46,9 @@ export async function openChecked(driver: BlockDriver, made: ConformanceImage): 
   };
   const blockStatus = driver.blockStatus;
   if (blockStatus) {
-    watched.blockStatus = (img, offset, length) => {
+    watched.blockStatus = (img, offset, length, options) => {
       inspect('blockStatus', offset, length);
-      return blockStatus.call(driver, img, offset, length);
+      return blockStatus.call(driver, img, offset, length, options);
     };
   }
   return { device: new BlockDevice(watched, image, made.source), image, violations, requests };

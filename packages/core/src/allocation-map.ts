@@ -15,6 +15,11 @@ export interface AllocationMapOptions {
    * run per sector, and a whole 8 TB disk's worth of those would not fit.
    */
   window?: number;
+  /**
+   * QEMU's want_zero (default true): exact runs, as `qemu-img map` shows them. False lets a
+   * driver call data what it cannot tell from zeros cheaply; holes are still surely zeros.
+   */
+  wantZero?: boolean;
   signal?: AbortSignal;
 }
 
@@ -48,7 +53,7 @@ export async function* allocationMap(
     throwIfAborted(options.signal);
     // Windows end on alignment boundaries, so no unit is asked about twice.
     const windowEnd = Math.min(end, Math.floor(position / window) * window + window);
-    const runs = await device.blockStatus(position, windowEnd - position);
+    const runs = await device.blockStatus(position, windowEnd - position, { wantZero: options.wantZero ?? true });
     for (const run of runs) {
       if (pending) {
         const merged = [pending];

@@ -105,7 +105,8 @@ async function firstDifference(a: BlockDevice, b: BlockDevice, signal?: AbortSig
 /** The data runs of `[offset, offset + length)`, touching ones merged. */
 async function dataIn(device: BlockDevice, offset: number, length: number): Promise<Range[]> {
   const ranges: Range[] = [];
-  for (const run of await device.blockStatus(offset, length)) {
+  // Only what surely reads as zeros is skipped: the cheap map (want_zero false) is enough.
+  for (const run of await device.blockStatus(offset, length, { wantZero: false })) {
     if (!run.data) continue;
     const last = ranges[ranges.length - 1];
     if (last && last.offset + last.length === run.offset) last.length += run.length;
