@@ -67,3 +67,26 @@ export async function* allocationMap(
   }
   if (pending) yield pending;
 }
+
+/**
+ * The ranges of the map that hold data, in order, adjacent data runs merged wherever they
+ * lie in the file: a reader wants few long reads (Bochs gives a run per extent, each in
+ * its own slot). With `wantZero: false` (QEMU's bdrv_is_allocated) a driver may answer
+ * cheaply and the reader finds zeros inside data itself, as convert does.
+ */
+export async function* dataRanges(
+  device: BlockDevice,
+  options: AllocationMapOptions = {},
+): AsyncGenerator<{ offset: number; length: number }, void, undefined> {
+  let pending: { offset: number; length: number } | undefined;
+  for await (const run of allocationMap(device, options)) {
+    if (!run.data) continue;
+    if (pending && pending.offset + pending.length === run.offset) {
+      pending.length += run.length;
+      continue;
+    }
+    if (pending) yield pending;
+    pending = { offset: run.offset, length: run.length };
+  }
+  if (pending) yield pending;
+}

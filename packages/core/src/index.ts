@@ -1,4 +1,4 @@
-export { type AllocationMapOptions, allocationMap, DEFAULT_MAP_WINDOW } from './allocation-map.js';
+export { type AllocationMapOptions, allocationMap, DEFAULT_MAP_WINDOW, dataRanges } from './allocation-map.js';
 export { AsyncMutex } from './async-mutex.js';
 export { BlobSource } from './blob-source.js';
 export { appendRun, BlockDevice } from './block-device.js';

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { allocationMap } from '../allocation-map.js';
+import { dataRanges } from '../allocation-map.js';
 import type { BlockDevice } from '../block-device.js';
 import { AbortedError, throwIfAborted } from '../errors.js';
 import { resolveStreamRange, type StreamRangeOptions } from './stream-range.js';
@@ -20,7 +20,7 @@ export async function* readDataChunks(
   options: StreamRangeOptions = {},
 ): AsyncGenerator<DataChunk, void, undefined> {
   const { offset, end, chunkSize, signal } = resolveStreamRange(device, options);
-  for await (const range of dataRanges(device, offset, end - offset, signal)) {
+  for await (const range of dataRanges(device, { offset, length: end - offset, signal })) {
     for (let position = range.offset; position < range.offset + range.length; position += chunkSize) {
       throwIfAborted(signal);
       const length = Math.min(chunkSize, range.offset + range.length - position);
@@ -29,29 +29,6 @@ export async function* readDataChunks(
       yield { offset: position, data };
     }
   }
-}
-
-/**
- * The data runs of the map with adjacent ones merged, wherever they lie in the file: a
- * reader wants few long reads (Bochs gives a run per extent, each in its own slot).
- */
-async function* dataRanges(
-  device: BlockDevice,
-  offset: number,
-  length: number,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<{ offset: number; length: number }, void, undefined> {
-  let pending: { offset: number; length: number } | undefined;
-  for await (const run of allocationMap(device, { offset, length, signal })) {
-    if (!run.data) continue;
-    if (pending && pending.offset + pending.length === run.offset) {
-      pending.length += run.length;
-      continue;
-    }
-    if (pending) yield pending;
-    pending = { offset: run.offset, length: run.length };
-  }
-  if (pending) yield pending;
 }
 
 export interface SparseStreamOptions extends StreamRangeOptions {
