@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBochsImage } from '@vdisk/format-bochs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vdisk } from './run-vdisk.js';
+import { vdisk } from './vdisk-process.js';
 
 let dir: string;
 const path = (name: string) => join(dir, name);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBochsImage } from '@vdisk/format-bochs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vdisk } from './run-vdisk.js';
+import { vdisk } from './vdisk-process.js';
 
 const PLUGIN = new URL('./fixtures/tpf-plugin.mjs', import.meta.url).pathname;
 let dir: string;

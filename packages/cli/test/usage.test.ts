@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { vdisk } from './run-vdisk.js';
+import { vdisk } from './vdisk-process.js';
 
 const PLUGIN = new URL('./fixtures/tpf-plugin.mjs', import.meta.url).pathname;
 

@@ -32,3 +32,10 @@ export function runVdisk(args: string[], options: { cwd?: string } = {}): Promis
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/** `vdisk ARGS`: exit code and output, for tests that compare the whole result. */
+export async function vdisk(args: string[], options: { cwd?: string } = {}): Promise<Omit<VdiskResult, 'signal'>> {
+  assertBuilt();
+  const { code, stdout, stderr } = await runVdisk(args, options);
+  return { code, stdout, stderr };
+}

@@ -1,46 +1,7 @@
 /**
- * Minimal peers for the map/check interop tests: finding bximage and qemu-img, making
- * Bochs images with bximage, and reading a Bochs image's allocation straight from its
- * catalog and bitmaps, written from the spec (FORMAT.md §2-3) with no vdisk code, so it
- * can judge what `vdisk map` says.
+ * A Bochs image's allocation read straight from its catalog and bitmaps, written from the
+ * spec (FORMAT.md §2-3) with no vdisk code, so it can judge what `vdisk map` says.
  */
-import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-
-export function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
-/** Tools missing for these tests; with VDISK_REQUIRE_INTEROP=1 (CI), a missing tool is a failure. */
-export function missingTools(names: string[]): string[] {
-  const missing = names.filter((name) => !hasTool(name));
-  if (missing.length > 0) {
-    const message = `interop tests need ${missing.join(' and ')}, which ${missing.length > 1 ? 'are' : 'is'} not installed`;
-    if (process.env.VDISK_REQUIRE_INTEROP === '1') throw new Error(`${message} (VDISK_REQUIRE_INTEROP=1)`);
-    console.warn(`SKIPPED: ${message}`);
-  }
-  return missing;
-}
-
-function run(command: string, args: string[]): void {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
-  }
-}
-
-/** `bximage -func=create`: an empty growing image. `-hd` must come before `-imgmode`. */
-export function bximageCreate(path: string, size: string): void {
-  rmSync(path, { force: true }); // with -q, bximage will not overwrite
-  run('bximage', ['-func=create', `-hd=${size}`, '-imgmode=growing', '-q', path]);
-}
-
-/** `bximage -func=convert`: a growing image of a raw file (a multiple of 512 bytes). Zero sectors stay unwritten. */
-export function bximageConvert(raw: string, path: string): void {
-  rmSync(path, { force: true });
-  run('bximage', ['-func=convert', '-imgmode=growing', '-q', raw, path]);
-}
-
 /** One entry of `qemu-img map --output=json`. */
 export interface MapEntry {
   start: number;
