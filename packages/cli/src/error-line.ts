@@ -1,7 +1,5 @@
 import { isVdiskError } from '@vdisk/core';
-
-/** Set by `--debug`: errors then also print their stack. */
-export const debug = { enabled: false };
+import { debug } from './debug-mode.js';
 
 /**
  * The one line a failure prints: `vdisk: FILE: MESSAGE`, or `vdisk: MESSAGE` when no file

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { debug, reportError } from './error-line.js';
+import { debug } from './debug-mode.js';
 import { parseOpenOptions } from './open-options.js';
 
 const VERSION = '0.1.0';
@@ -12,8 +12,8 @@ const openOption = () =>
   );
 
 /**
- * Runs the CLI and returns its exit code. Commands are imported lazily, so `vdisk probe`
- * loads nothing of what convert needs.
+ * Runs the CLI and returns its exit code. Commands (and core, with inversify) are imported
+ * lazily, so `--help` loads only commander and `vdisk probe` nothing of what convert needs.
  */
 export async function main(argv: string[], signal?: AbortSignal): Promise<number> {
   let exitCode = 0;
@@ -51,18 +51,23 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       exitCode = await probeCommand(files, opts);
     });
 
-  program
-    .command('info')
-    .description("show an image's format, virtual size and format-specific details")
-    .argument('<file>')
-    .addOption(formatOption())
-    .addOption(openOption())
-    .addOption(outputOption())
-    .action(async (file: string, opts) => {
+  /** A command over one image file, with -f, -o and --output; its errors name the file. */
+  const imageCommand = (name: string, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('<file>')
+      .addOption(formatOption())
+      .addOption(openOption())
+      .addOption(outputOption());
+
+  imageCommand('info', "show an image's format, virtual size and format-specific details").action(
+    async (file: string, opts) => {
       failingFile = file;
       const { infoCommand } = await import('./commands/info.js');
       exitCode = await infoCommand(file, opts);
-    });
+    },
+  );
 
   program
     .command('convert')
@@ -79,31 +84,22 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       exitCode = await convertCommand(src, dst, { ...opts, signal });
     });
 
-  program
-    .command('map')
-    .description("show the image's allocation map: which ranges hold data and which read as zeros")
-    .argument('<file>')
-    .addOption(formatOption())
-    .addOption(openOption())
-    .addOption(outputOption())
-    .action(async (file: string, opts) => {
+  imageCommand('map', "show the image's allocation map: which ranges hold data and which read as zeros").action(
+    async (file: string, opts) => {
       failingFile = file;
       const { mapCommand } = await import('./commands/map.js');
       exitCode = await mapCommand(file, { ...opts, signal });
-    });
+    },
+  );
 
-  program
-    .command('check')
-    .description('check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)')
-    .argument('<file>')
-    .addOption(formatOption())
-    .addOption(openOption())
-    .addOption(outputOption())
-    .action(async (file: string, opts) => {
-      failingFile = file;
-      const { checkCommand } = await import('./commands/check.js');
-      exitCode = await checkCommand(file, opts);
-    });
+  imageCommand(
+    'check',
+    'check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)',
+  ).action(async (file: string, opts) => {
+    failingFile = file;
+    const { checkCommand } = await import('./commands/check.js');
+    exitCode = await checkCommand(file, opts);
+  });
 
   program
     .command('compare')
@@ -135,6 +131,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       // --help and --version end here with 0; usage errors were printed already.
       return error.exitCode === 0 ? 0 : 1;
     }
+    const { reportError } = await import('./error-line.js');
     reportError(error, failingFile);
     return 1;
   }
