@@ -105,7 +105,7 @@ export class BochsImage implements DriverImage {
   async #extentBitmap(index: number, within: number, length: number): Promise<ExtentBitmap | undefined> {
     const slot = this.catalog[index] ?? UNALLOCATED;
     if (slot === UNALLOCATED) return undefined;
-    const bitmapOffset = slotOffset(this.geometry, slot);
+    const bitmapOffset = slotOffset(this.geometry, slot, index);
     const firstSector = within / SECTOR_SIZE;
     const endSector = firstSector + length / SECTOR_SIZE;
     const firstByte = firstSector >> 3;
