@@ -105,6 +105,9 @@ async function writeNonZero(out: FileHandle, chunk: Buffer, position: number): P
       runStart = -1;
     }
   }
+  // When the chunk's length is not a multiple of ZERO_BLOCK, `at` steps past its end and
+  // the loop stops before the last run is written (a 512-byte data run came out as zeros).
+  if (runStart >= 0) await writeAll(out, chunk.subarray(runStart), position + runStart);
 }
 
 async function writeAll(out: FileHandle, bytes: Buffer, position: number): Promise<void> {
