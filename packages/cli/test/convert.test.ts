@@ -95,7 +95,7 @@ describe('vdisk convert -O raw', () => {
     await writeFile(dst, 'the old target');
     const result = await runVdisk(['convert', '-O', 'raw', src, dst]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^vdisk: .*beyond 2\^53\n$/);
+    expect(result.stderr).toMatch(/^vdisk: [^\n]*beyond 2\^53[^\n]*\n$/);
     expect(await readFile(dst, 'utf8')).toBe('the old target');
     expect((await readdir(work)).sort()).toEqual(['hostile.bochs', 'out.raw']);
   });

@@ -108,5 +108,11 @@ export interface CheckProblem {
 }
 
 export interface CheckReport {
+  /**
+   * The problems found, in order. A hostile image can have a million (one per catalog
+   * entry), so a driver may list only the first ones, to keep a check's memory bounded.
+   */
   problems: CheckProblem[];
+  /** Problems found but not listed in `problems`, by kind. Absent or zero when every problem is listed. */
+  omitted?: { corruptions: number; leaks: number };
 }

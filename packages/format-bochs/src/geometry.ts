@@ -66,13 +66,14 @@ export function computeGeometry(header: BochsHeader): BochsGeometry {
  * it in uint64 and reads zeros past the end of the file. We refuse what a number cannot
  * hold exactly rather than read at a rounded offset.
  */
-export function slotOffset(geometry: BochsGeometry, slot: number): number {
+export function slotOffset(geometry: BochsGeometry, slot: number, extent: number): number {
   // Exact whenever the true value is below 2^53; when it is not, the rounded product is
   // still at least 2^53, so the check below catches it.
   const offset = geometry.dataOffset + slot * geometry.slotStride;
   if (!Number.isSafeInteger(offset)) {
+    const exact = BigInt(geometry.dataOffset) + BigInt(slot) * BigInt(geometry.slotStride);
     throw new UnsafeOffsetError(
-      `Catalog entry ${slot} points to offset ${BigInt(geometry.dataOffset) + BigInt(slot) * BigInt(geometry.slotStride)}, beyond 2^53`,
+      `Extent ${extent} is stored in slot ${slot} at offset ${exact}, beyond 2^53 and not readable exactly`,
     );
   }
   return offset;

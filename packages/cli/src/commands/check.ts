@@ -44,8 +44,10 @@ export async function checkCommand(filename: string, opts: CheckOptions): Promis
     await device.close();
   }
 
-  const corruptions = report.problems.filter((p) => p.kind === 'corruption').length;
-  const leaks = report.problems.filter((p) => p.kind === 'leak').length;
+  // A driver lists a bounded number of problems and counts the rest (`omitted`).
+  const corruptions =
+    report.problems.filter((p) => p.kind === 'corruption').length + (report.omitted?.corruptions ?? 0);
+  const leaks = report.problems.filter((p) => p.kind === 'leak').length + (report.omitted?.leaks ?? 0);
   if (opts.output === 'json') {
     const json = {
       filename,
@@ -71,6 +73,8 @@ function humanReport(report: CheckReport, corruptions: number, leaks: number): s
   for (const problem of report.problems) {
     text += `${problem.kind === 'corruption' ? 'ERROR' : 'Leaked'}: ${problem.message}\n`;
   }
+  const omitted = (report.omitted?.corruptions ?? 0) + (report.omitted?.leaks ?? 0);
+  if (omitted > 0) text += `... and ${omitted} more problems, not listed.\n`;
   if (corruptions > 0) {
     text += `\n${corruptions} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.\n`;
   }

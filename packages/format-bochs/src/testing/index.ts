@@ -1,1 +1,10 @@
+export {
+  CONVERTED,
+  HOSTILE_IMAGES,
+  type HostileImage,
+  type QemuOutcome,
+  type VdiskDifference,
+  WRITTEN_SIZE,
+  WRITTEN_SPEC,
+} from './hostile-images.js';
 export { type BochsImageSpec, buildBochsImage, bximageSizing, EMPTY_BOCHS_SPEC } from './image-builder.js';
