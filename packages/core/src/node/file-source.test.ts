@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +41,15 @@ describe('FileSource', () => {
       message: 'No such file or directory',
     });
     await expect(FileSource.open(dir)).rejects.toMatchObject({ constructor: SystemError, message: 'Is a directory' });
+  });
+
+  it('refuses a FIFO at once instead of waiting for a writer', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    await expect(FileSource.open(fifo)).rejects.toMatchObject({
+      constructor: SystemError,
+      message: 'Not a regular file',
+    });
   });
 
   it.skipIf(process.getuid?.() === 0)('reports a permission error', async () => {

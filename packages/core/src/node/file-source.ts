@@ -1,5 +1,7 @@
+import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { AllocatedSizeSource } from '../byte-source.js';
+import { SystemError } from '../errors.js';
 import { assertExactRange } from '../exact-offset.js';
 import { toSystemError } from './system-error.js';
 
@@ -28,17 +30,20 @@ export class FileSource implements AllocatedSizeSource {
   static async open(path: string, options: FileSourceOptions = {}): Promise<FileSource> {
     let handle: FileHandle;
     try {
-      handle = await open(path, options.writable ? 'r+' : 'r');
+      // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever. It changes
+      // nothing for regular files.
+      handle = await open(path, (options.writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
     } catch (error) {
       throw toSystemError(error, path);
     }
     try {
       const stat = await handle.stat();
       if (stat.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+      if (stat.isFIFO() || stat.isSocket()) throw new SystemError('Not a regular file', undefined, { filename: path });
       return new FileSource(path, handle, stat.size);
     } catch (error) {
       await handle.close().catch(() => {});
-      throw toSystemError(error, path);
+      throw error instanceof SystemError ? error : toSystemError(error, path);
     }
   }
 
