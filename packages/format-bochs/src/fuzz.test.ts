@@ -9,7 +9,7 @@ import { buildBochsImage } from './testing/index.js';
 // check. Only two outcomes are allowed: success with the bytes FORMAT.md says (worked out
 // here from the spec, independently of the driver), or a typed VdiskError. Every read of
 // the byte source is bounded: the catalog read at most 4 MiB, and while serving a request
-// no read larger than the request. Each case has a time limit (a hang guard, not a timing).
+// no read larger than the request padded to whole sectors. Each case has a time limit (a hang guard, not a timing).
 //
 // CI runs VDISK_FUZZ_RUNS (default 1500) cases with a fixed seed; `pnpm fuzz` runs 100,000
 // with a random seed that it prints. Replay a failure with VDISK_FUZZ_SEED (and the path
@@ -242,9 +242,10 @@ async function fuzzCase(file: Uint8Array, reads: { at: number; length: number }[
     for (const { at, length: wanted } of reads) {
       const offset = Math.floor(at * device.virtualSize);
       const length = Math.min(wanted, device.virtualSize - offset);
-      source.bound = length + 512;
       const first = Math.floor(offset / 512);
       const last = Math.ceil((offset + length) / 512);
+      // No read larger than the request as the driver gets it: padded to whole sectors.
+      source.bound = (last - first) * 512;
       const expected = new Uint8Array((last - first) * 512);
       let beyond53 = false;
       const sectors: { data?: bigint }[] = [];
