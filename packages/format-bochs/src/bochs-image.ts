@@ -78,13 +78,13 @@ export class BochsImage implements DriverImage {
   async blockStatus(offset: number, length: number, options?: BlockStatusOptions): Promise<BlockStatusRun[]> {
     const runs: BlockStatusRun[] = [];
     const precise = options?.wantZero ?? true;
-    await this.#lock.runExclusive(() =>
-      this.#forEachExtent(offset, length, async (index, within, extentLength) => {
+    await this.#lock.runExclusive(async () => {
+      for (const { index, within, length: extentLength } of this.#extents(offset, length)) {
         const virtualStart = index * this.geometry.extentSize;
         if (!precise) {
           const data = this.#slotStart(index) !== undefined;
           appendRun(runs, { offset: virtualStart + within, length: extentLength, data });
-          return;
+          continue;
         }
         const bitmap = await this.#extentBitmap(index, within, extentLength);
         // No bit set (an unallocated extent, or a bitmap past the end of the file): one run,
@@ -92,7 +92,7 @@ export class BochsImage implements DriverImage {
         // such extents; sector by sector that was 2^34 steps.
         if (!bitmap || bitmap.bits.every((byte) => byte === 0)) {
           appendRun(runs, { offset: virtualStart + within, length: extentLength, data: false });
-          return;
+          continue;
         }
         const first = within / SECTOR_SIZE;
         const end = first + extentLength / SECTOR_SIZE;
@@ -110,8 +110,8 @@ export class BochsImage implements DriverImage {
           if (data) run.fileOffset = bitmap.dataOffset + start * SECTOR_SIZE;
           appendRun(runs, run);
         }
-      }),
-    );
+      }
+    });
     return runs;
   }
 
@@ -137,12 +137,12 @@ export class BochsImage implements DriverImage {
     return start >= this.source.size ? undefined : start;
   }
 
-  /** Calls `fn` for each extent that `[offset, offset + length)` touches, in order. */
-  async #forEachExtent(
-    offset: number,
-    length: number,
-    fn: (index: number, within: number, length: number, at: number) => Promise<void>,
-  ): Promise<void> {
+  /**
+   * The extents that `[offset, offset + length)` touches, in order: each one's index, where
+   * the range starts within it, how much of it the range covers, and where that part is
+   * in the request (QEMU's seek_to_sector, per extent instead of per sector).
+   */
+  *#extents(offset: number, length: number): Generator<{ index: number; within: number; length: number; at: number }> {
     const { extentSize } = this.geometry;
     let done = 0;
     while (done < length) {
@@ -150,7 +150,7 @@ export class BochsImage implements DriverImage {
       const index = Math.floor(position / extentSize);
       const within = position - index * extentSize;
       const part = Math.min(length - done, extentSize - within);
-      await fn(index, within, part, done);
+      yield { index, within, length: part, at: done };
       done += part;
     }
   }
@@ -176,19 +176,10 @@ export class BochsImage implements DriverImage {
    * written. Memory: the bits of the extents touched, never more than the request.
    */
   async #read(offset: number, iov: IoVector): Promise<void> {
-    const { extentSize, bitmapBlocks } = this.geometry;
-    const bitmapArea = bitmapBlocks * SECTOR_SIZE;
+    const bitmapArea = this.geometry.bitmapBlocks * SECTOR_SIZE;
     const plan = new ScatterPlan();
     const parts: ExtentPart[] = [];
-    let done = 0;
-    while (done < iov.length) {
-      const position = offset + done;
-      const index = Math.floor(position / extentSize);
-      const within = position - index * extentSize;
-      const part = Math.min(iov.length - done, extentSize - within);
-      const at = done;
-      done += part;
-
+    for (const { index, within, length: part, at } of this.#extents(offset, iov.length)) {
       const bitmapOffset = this.#slotStart(index);
       if (bitmapOffset === undefined) {
         iov.zero(at, part);
