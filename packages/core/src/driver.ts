@@ -5,8 +5,8 @@ import type { ByteSource } from './byte-source.js';
  * (`probe`) and maps a virtual disk onto bytes of a source (`open`). Everything generic
  * (alignment, bounds, probing, streams, the map's default) is core's job.
  *
- * Capabilities are optional methods of `DriverImage`: core checks for them, as nbdkit
- * does for its plugins' callbacks.
+ * Capabilities are optional methods of the driver (below): core checks for them, as
+ * nbdkit does for its plugins' callbacks.
  */
 export interface BlockDriver<I extends DriverImage = DriverImage> {
   /** The format's name, as given to `-f`: `raw`, `bochs`. */
