@@ -4,19 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HOSTILE_IMAGES } from '@vdisk/format-bochs/testing';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
+import { describeInterop } from './peers.js';
 
 // Keeps the hostile corpus's record of qemu-img 7.2 true: runs qemu-img and qemu-io on
 // every image and checks that they still do what the table says.
-
-const found = (tool: string) => spawnSync(tool, ['--version'], { encoding: 'utf8' }).status === 0;
-const haveQemu = found('qemu-img') && found('qemu-io');
-if (!haveQemu) {
-  if (process.env.VDISK_REQUIRE_INTEROP === '1') {
-    throw new Error('qemu-img/qemu-io not found, and VDISK_REQUIRE_INTEROP=1 forbids skipping');
-  }
-  console.warn('SKIPPED hostile-qemu interop tests: qemu-img/qemu-io not found (apt-get install qemu-utils)');
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'vdisk-hostile-qemu-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +18,7 @@ const run = (tool: string, args: string[]) => {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr.trim() };
 };
 
-describe.skipIf(!haveQemu)('qemu-img 7.2 on the hostile corpus', () => {
+describeInterop('qemu-img 7.2 on the hostile corpus', () => {
   for (const c of HOSTILE_IMAGES) {
     it(`${c.name}: ${c.what}`, () => {
       const file = join(dir, `${c.name}.img`);
