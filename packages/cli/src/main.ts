@@ -109,6 +109,10 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .option('-f, --format <fmt>', 'format of the first image (default: probe it)')
     .option('-F, --second-format <fmt>', 'format of the second image (default: probe it)')
     .option('-s, --strict', 'images of different sizes differ', false)
+    // qemu-img compare: 1 means "different", so its errors, usage errors too, exit 2.
+    .exitOverride((error) => {
+      throw error.exitCode === 0 ? error : new CommanderError(2, error.code, error.message);
+    })
     .action(async (a: string, b: string, opts) => {
       failingFile = a;
       const { compareCommand } = await import('./commands/compare.js');
@@ -128,8 +132,9 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) {
-      // --help and --version end here with 0; usage errors were printed already.
-      return error.exitCode === 0 ? 0 : 1;
+      // --help and --version end here with 0; usage errors were printed already (exit 1,
+      // or compare's 2).
+      return error.exitCode;
     }
     const { reportError } = await import('./error-line.js');
     reportError(error, failingFile);

@@ -91,4 +91,9 @@ describe('vdisk compare', () => {
     const result = await runVdisk(['compare', bochs, missing]);
     expect(result).toMatchObject({ code: 2, stdout: '', stderr: `vdisk: ${missing}: No such file or directory\n` });
   });
+
+  it('exits 2 on a usage error too, as qemu-img compare does', async () => {
+    const result = await runVdisk(['compare', 'only-one.img']);
+    expect(result).toMatchObject({ code: 2, stdout: '', stderr: "vdisk: missing required argument 'b'\n" });
+  });
 });
