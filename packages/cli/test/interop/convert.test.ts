@@ -1,19 +1,12 @@
 import { copyFile, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { fileDifference } from './file-difference.js';
-import { buildImages, headerExtentSize, IMAGE_SPECS, type InteropImage } from './image-set.js';
-import { describeInterop, makeScratchDir, qemuImgConvertToRaw, removeScratchDir, vdiskOk } from './peers.js';
+import { headerExtentSize, IMAGE_SPECS, type InteropImage, useImageSet } from './image-set.js';
+import { describeInterop, qemuImgConvertToRaw, vdiskOk } from './peers.js';
 
 describeInterop('vdisk convert -O raw of bximage images', () => {
-  let dir: string | undefined;
-  const images = new Map<string, InteropImage>();
-
-  beforeAll(async () => {
-    dir = await makeScratchDir();
-    for (const image of await buildImages(dir)) images.set(image.name, image);
-  });
-  afterAll(() => removeScratchDir(dir));
+  const { images, scratch } = useImageSet();
 
   it('covers at least three extent sizes', async () => {
     const extents = new Set<number>();
@@ -24,8 +17,8 @@ describeInterop('vdisk convert -O raw of bximage images', () => {
   for (const { name } of IMAGE_SPECS) {
     it(`${name}: equals qemu-img convert and the raw disk, byte for byte`, async () => {
       const image = images.get(name) as InteropImage;
-      const ours = join(dir as string, `${name}.vdisk.raw`);
-      const theirs = join(dir as string, `${name}.qemu.raw`);
+      const ours = join(scratch(), `${name}.vdisk.raw`);
+      const theirs = join(scratch(), `${name}.qemu.raw`);
       try {
         await vdiskOk('convert', '-O', 'raw', image.path, ours);
         await qemuImgConvertToRaw(image.path, theirs);
@@ -50,9 +43,9 @@ describeInterop('vdisk convert -O raw of bximage images', () => {
   for (const [where, cut] of cuts) {
     it(`holes-10M cut ${where}: equals qemu-img convert`, async () => {
       const image = images.get('holes-10M') as InteropImage;
-      const cutImage = join(dir as string, `holes-10M.cut.bochs`);
-      const ours = join(dir as string, 'cut.vdisk.raw');
-      const theirs = join(dir as string, 'cut.qemu.raw');
+      const cutImage = join(scratch(), `holes-10M.cut.bochs`);
+      const ours = join(scratch(), 'cut.vdisk.raw');
+      const theirs = join(scratch(), 'cut.qemu.raw');
       try {
         await copyFile(image.path, cutImage);
         await truncate(cutImage, cut((await stat(image.path)).size));

@@ -9,8 +9,9 @@
  */
 import { open, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { type DiskContents, writeDiskContents } from './disk-contents.js';
-import { bximageConvert, bximageCreate } from './peers.js';
+import { bximageConvert, bximageCreate, makeScratchDir, removeScratchDir } from './peers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -122,4 +123,19 @@ export async function headerExtentSize(path: string): Promise<number> {
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The image set for the enclosing describe: built once in a scratch directory before its
+ * tests, removed after. `scratch()` is that directory, for a test's own outputs.
+ */
+export function useImageSet(): { images: Map<string, InteropImage>; scratch: () => string } {
+  let dir: string | undefined;
+  const images = new Map<string, InteropImage>();
+  beforeAll(async () => {
+    dir = await makeScratchDir();
+    for (const image of await buildImages(dir)) images.set(image.name, image);
+  });
+  afterAll(() => removeScratchDir(dir));
+  return { images, scratch: () => dir as string };
 }

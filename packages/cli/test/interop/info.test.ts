@@ -1,7 +1,7 @@
 import { open, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildImages, IMAGE_SPECS, type InteropImage } from './image-set.js';
+import { IMAGE_SPECS, type InteropImage, useImageSet } from './image-set.js';
 import { describeInterop, makeScratchDir, qemuImgInfo, qemuImgInfoHuman, removeScratchDir, vdiskOk } from './peers.js';
 
 /** The line of a human `info` output that starts with `key:`. */
@@ -10,14 +10,7 @@ function line(output: string, key: string): string | undefined {
 }
 
 describeInterop('vdisk info of bximage images, against qemu-img info', () => {
-  let dir: string | undefined;
-  const images = new Map<string, InteropImage>();
-
-  beforeAll(async () => {
-    dir = await makeScratchDir();
-    for (const image of await buildImages(dir)) images.set(image.name, image);
-  });
-  afterAll(() => removeScratchDir(dir));
+  const { images } = useImageSet();
 
   for (const { name } of IMAGE_SPECS) {
     it(`${name}: the same format, virtual size and disk size`, async () => {
