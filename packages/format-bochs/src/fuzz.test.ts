@@ -1,7 +1,8 @@
-import { type ByteSource, MemorySource, Registry, VdiskError } from '@vdisk/core';
+import { Registry, VdiskError } from '@vdisk/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
+import { BoundedSource } from './bounded-source.fixture.js';
 import { buildBochsImage } from './testing/index.js';
 
 // Property-based fuzzing of the Bochs driver through core: valid images with their
@@ -176,27 +177,6 @@ function specSector(file: Uint8Array, h: SpecHeader, sector: number): { data?: b
 
 // ---------------------------------------------------------------- the byte source's bounds
 
-/** A source that fails the case when one read is larger than the bound in force. */
-class BoundedSource implements ByteSource {
-  bound = MAX_CATALOG_BYTES;
-  readonly #inner: MemorySource;
-  constructor(bytes: Uint8Array) {
-    this.#inner = new MemorySource(bytes);
-  }
-  get size() {
-    return this.#inner.size;
-  }
-  async read(buffer: Uint8Array, position: number) {
-    if (buffer.length > this.bound) {
-      throw new Error(`unbounded read: ${buffer.length} bytes at ${position}, bound ${this.bound}`);
-    }
-    return this.#inner.read(buffer, position);
-  }
-  close() {
-    return this.#inner.close();
-  }
-}
-
 /** Runs `op`; a VdiskError is returned as a value, anything else fails the case. */
 async function typed<T>(op: () => Promise<T>): Promise<T | VdiskError> {
   try {
@@ -228,6 +208,7 @@ async function fuzzCase(file: Uint8Array, reads: { at: number; length: number }[
   expect(new BochsDriver().probe(sector)).toBe(spec === 'Image not in Bochs format' ? 0 : 100);
 
   const source = new BoundedSource(file);
+  source.bound = MAX_CATALOG_BYTES;
   const device = await typed(() => registry.open(source, { format: 'bochs' }));
   if (device instanceof VdiskError) {
     expect(device.message).toBe(spec);

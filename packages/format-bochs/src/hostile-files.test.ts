@@ -2,10 +2,11 @@ import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ByteSource, MemorySource, Registry, VdiskError } from '@vdisk/core';
+import { Registry, VdiskError } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
+import { BoundedSource } from './bounded-source.fixture.js';
 import { HOSTILE_IMAGES } from './testing/index.js';
 
 // Opening hostile files: a failed open leaks no file descriptor, and an image that
@@ -45,33 +46,10 @@ describe.skipIf(process.platform !== 'linux')('failed opens', () => {
   });
 });
 
-/** Counts what is read from the source, and refuses any single read larger than `bound`. */
-class CountingSource implements ByteSource {
-  bound = Number.POSITIVE_INFINITY;
-  largest = 0;
-  total = 0;
-  readonly #inner: MemorySource;
-  constructor(bytes: Uint8Array) {
-    this.#inner = new MemorySource(bytes);
-  }
-  get size() {
-    return this.#inner.size;
-  }
-  async read(buffer: Uint8Array, position: number) {
-    if (buffer.length > this.bound) throw new Error(`read of ${buffer.length} bytes, bound ${this.bound}`);
-    this.largest = Math.max(this.largest, buffer.length);
-    this.total += buffer.length;
-    return this.#inner.read(buffer, position);
-  }
-  close() {
-    return this.#inner.close();
-  }
-}
-
 describe('an image that claims 8 TiB', () => {
   it('opens reading the header and the 4 MiB catalog, and a read costs what it asks', async () => {
     const claim = HOSTILE_IMAGES.find((c) => c.name === 'disk-8tib-header-only');
-    const source = new CountingSource(claim?.bytes() as Uint8Array);
+    const source = new BoundedSource(claim?.bytes() as Uint8Array);
     expect(source.size).toBe(512);
     const device = await registry.open(source, { format: 'bochs' });
     expect(device.virtualSize).toBe(8 * 2 ** 40);
