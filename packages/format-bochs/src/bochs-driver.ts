@@ -14,6 +14,8 @@ import { checkImage } from './check.js';
 import { checkCatalogSize, computeGeometry } from './geometry.js';
 import { HEADER_SIZE, isBochsGrowingHeader, parseHeader } from './header.js';
 
+const BIG_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
+
 /** Bochs growing redolog images, ported from QEMU's block/bochs.c. */
 export class BochsDriver implements BlockDriver<BochsImage> {
   readonly name = 'bochs';
@@ -37,14 +39,17 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     await source.read(headerBytes, 0);
     const header = parseHeader(headerBytes);
     checkCatalogSize(header);
-    // The whole catalog in one read (at most 4 MiB). Past the end of the file it reads
-    // as zeros, as in QEMU; `check` reports a catalog cut short.
-    const raw = new Uint8Array(header.catalogSize * 4);
-    await source.read(raw, header.headerSize);
-    const geometry = computeGeometry(header);
-    const view = new DataView(raw.buffer);
+    // The whole catalog in one read, straight into its entries: the one allocation of an
+    // open (at most 4 MiB). Past the end of the file it reads as zeros, as in QEMU;
+    // `check` reports a catalog cut short.
     const catalog = new Uint32Array(header.catalogSize);
-    for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
+    await source.read(new Uint8Array(catalog.buffer), header.headerSize);
+    if (BIG_ENDIAN_HOST) {
+      // The entries are little-endian, as QEMU's le32_to_cpus does on any host.
+      const view = new DataView(catalog.buffer);
+      for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
+    }
+    const geometry = computeGeometry(header);
     return new BochsImage(source, header, geometry, catalog);
   }
 
