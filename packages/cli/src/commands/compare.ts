@@ -1,4 +1,4 @@
-import { type BlockDevice, throwIfAborted } from '@vdisk/core';
+import { type BlockDevice, dataRanges, throwIfAborted } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { reportError } from '../error-line.js';
@@ -102,16 +102,10 @@ async function firstDifference(a: BlockDevice, b: BlockDevice, signal?: AbortSig
   return undefined;
 }
 
-/** The data runs of `[offset, offset + length)`, touching ones merged. */
+/** The data ranges of `[offset, offset + length)`, from the cheap map: only what surely reads as zeros is skipped. */
 async function dataIn(device: BlockDevice, offset: number, length: number): Promise<Range[]> {
   const ranges: Range[] = [];
-  // Only what surely reads as zeros is skipped: the cheap map (want_zero false) is enough.
-  for (const run of await device.blockStatus(offset, length, { wantZero: false })) {
-    if (!run.data) continue;
-    const last = ranges[ranges.length - 1];
-    if (last && last.offset + last.length === run.offset) last.length += run.length;
-    else ranges.push({ offset: run.offset, length: run.length });
-  }
+  for await (const range of dataRanges(device, { offset, length, wantZero: false })) ranges.push(range);
   return ranges;
 }
 
