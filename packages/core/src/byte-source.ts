@@ -7,7 +7,7 @@
  * (or `check`) notice when it wants to.
  */
 export interface ByteSource {
-  /** Size of the underlying data in bytes. */
+  /** Size of the underlying data in bytes. A write past the end grows it. */
   readonly size: number;
   /**
    * Fills `buffer` with the bytes at `[position, position + buffer.length)`. Bytes past
@@ -21,6 +21,22 @@ export interface ByteSource {
    * back to one `read` per buffer when a source has no `readv`.
    */
   readv?(buffers: readonly Uint8Array[], position: number): Promise<void>;
+  /**
+   * Optional, for writable sources: writes `buffer` at `position` (pwrite), growing the
+   * source when it ends past `size`. Resolves when the bytes are written (in the page
+   * cache for a file: they survive a process crash, not a power loss). A source opened
+   * read-only rejects with `ReadOnlyError`.
+   */
+  write?(buffer: Uint8Array, position: number): Promise<void>;
+  /** Optional: writes `buffers`, in order, from `position` on, as one pwritev. Core's `writeSource` falls back to `write`. */
+  writev?(buffers: readonly Uint8Array[], position: number): Promise<void>;
+  /**
+   * Optional: makes every completed write durable (fdatasync). Drivers use it as the
+   * barrier between data and the metadata that points to it.
+   */
+  flush?(): Promise<void>;
+  /** Optional: sets the size, cutting or extending with zeros (ftruncate): `check -r leaks`. */
+  truncate?(size: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -36,8 +36,67 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   blockStatus?(image: I, offset: number, length: number, options?: BlockStatusOptions): Promise<BlockStatusRun[]>;
   /** Format-specific information for `info`, as in `qemu-img info`. */
   info?(image: I): FormatSpecificInfo | undefined;
-  /** A consistency check, as in `qemu-img check`. */
-  check?(image: I): Promise<CheckReport>;
+  /**
+   * A consistency check, as in `qemu-img check`. With `repair` (`qemu-img check -r`, on an
+   * image opened writable), `leaks` reclaims leaked space only and `all` may also fix
+   * corruption; the report then lists what is left, and `repaired` counts what was fixed.
+   */
+  check?(image: I, options?: CheckOptions): Promise<CheckReport>;
+
+  // Write capabilities (QEMU's bdrv_co_pwritev, bdrv_co_flush, bdrv_co_pwrite_zeroes,
+  // bdrv_co_pdiscard, bdrv_co_create; nbdkit's pwrite, flush, zero, trim). A driver
+  // without `write` is read-only: core refuses a writable open before the driver reads a
+  // byte. Core guarantees alignment and range for all of them, as for `readv`; unaligned
+  // heads and tails are core's read-modify-write.
+
+  /**
+   * Writes `buffers`, in order, at `offset` of the virtual disk. Resolves only when the
+   * write is done (a crash after that loses it only if no flush followed: what is
+   * acknowledged must survive a process crash, a flushed write a power loss). With `fua`,
+   * the write is durable when it resolves (NBD's FUA; core calls `flush` when absent).
+   */
+  write?(image: I, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void>;
+  /** Makes every write that has resolved durable (fdatasync of what the image wrote). */
+  flush?(image: I): Promise<void>;
+  /**
+   * Makes `[offset, offset + length)` read as zeros, cheaper than writing zeros (a bitmap
+   * bit, a zeroed grain). Without it, core writes zeros through `write`.
+   */
+  zero?(image: I, offset: number, length: number, options?: ZeroOptions): Promise<void>;
+  /**
+   * Drops the data of `[offset, offset + length)`: afterwards it reads as zeros (vdisk's
+   * rule for every format, stronger than NBD's TRIM). Without it, core calls `zero`.
+   */
+  discard?(image: I, offset: number, length: number): Promise<void>;
+  /**
+   * Writes a new, empty image of `virtualSize` bytes onto `target`, which is empty and
+   * writable (a source, not a path, so that a browser can create images too). The caller
+   * then opens it with `open`. Rejects with a `VdiskError` for options it does not know.
+   */
+  create?(target: ByteSource, options: CreateOptions): Promise<void>;
+}
+
+export type RepairMode = 'leaks' | 'all';
+
+export interface CheckOptions {
+  repair?: RepairMode;
+}
+
+export interface WriteOptions {
+  /** Force unit access: durable when the write resolves. */
+  fua?: boolean;
+}
+
+export interface ZeroOptions {
+  /** The driver may deallocate the range rather than keep it allocated (QEMU's BDRV_REQ_MAY_UNMAP). */
+  mayUnmap?: boolean;
+}
+
+export interface CreateOptions {
+  /** The virtual size asked for, in bytes. A format rounds it up to what it can hold (Bochs: 512). */
+  virtualSize: number;
+  /** Format options for creation (`-o key=value`), e.g. Bochs's `extent_size`. */
+  options: Readonly<Record<string, string>>;
 }
 
 export interface DriverOpenOptions {
@@ -63,7 +122,16 @@ export interface DriverImage {
 }
 
 /** The optional capabilities a driver can have, by the name of their method. */
-export const DRIVER_CAPABILITIES = ['blockStatus', 'info', 'check'] as const;
+export const DRIVER_CAPABILITIES = [
+  'blockStatus',
+  'info',
+  'check',
+  'write',
+  'flush',
+  'zero',
+  'discard',
+  'create',
+] as const;
 export type DriverCapability = (typeof DRIVER_CAPABILITIES)[number];
 
 export function driverCapabilities(driver: BlockDriver): DriverCapability[] {
@@ -82,13 +150,22 @@ export interface BlockStatusOptions {
   wantZero?: boolean;
 }
 
-/** One run of the allocation map. */
+/**
+ * One run of the allocation map, as a driver reports it. Three kinds, after QEMU's
+ * block layer: data (`data: true`); allocated in this image but reading as zeros
+ * (`data: false, allocated: true`: VMDK's zeroed grain, VDI's zero block); and not
+ * allocated in this image (`data: false`, no `allocated`), which reads as zeros, or as
+ * the backing image's bytes where there is one. Core derives qemu-img map's `present`,
+ * `zero`, `data` and `depth` from these.
+ */
 export interface BlockStatusRun {
   /** Virtual offset of the run. */
   offset: number;
   length: number;
-  /** True when the run holds data from the image; false when it is unallocated and reads as zeros. */
+  /** True when the run holds data from the image. */
   data: boolean;
+  /** With `data: false`: the run is allocated in this image and reads as zeros. */
+  allocated?: boolean;
   /** For data runs that lie contiguously in the file: where the run starts in the file. */
   fileOffset?: number;
 }
@@ -115,4 +192,6 @@ export interface CheckReport {
   problems: CheckProblem[];
   /** Problems found but not listed in `problems`, by kind. Absent or zero when every problem is listed. */
   omitted?: { corruptions: number; leaks: number };
+  /** With `repair`: how many problems were fixed, by kind. */
+  repaired?: { corruptions: number; leaks: number };
 }
