@@ -1,7 +1,16 @@
 import { driverCapabilities } from '@vdisk/core';
 import { defaultRegistry } from '../default-registry.js';
 
-const CAPABILITY_NAMES = { blockStatus: 'map', info: 'info', check: 'check' } as const;
+const CAPABILITY_NAMES = {
+  blockStatus: 'map',
+  info: 'info',
+  check: 'check',
+  write: 'write',
+  flush: 'flush',
+  zero: 'zero',
+  discard: 'discard',
+  create: 'create',
+} as const;
 
 /** `vdisk formats`: the registered drivers and their optional capabilities. */
 export async function formatsCommand({ output }: { output: 'human' | 'json' }): Promise<number> {
