@@ -1,3 +1,4 @@
+import { type Backing, readThroughBacking } from './backing-chain.js';
 import type { ByteSource } from './byte-source.js';
 import type {
   BlockDriver,
@@ -22,9 +23,11 @@ export class BlockDevice {
   readonly source: ByteSource;
   readonly virtualSize: number;
   readonly requestAlignment: number;
+  /** The parent image, when this one has one (see backing-chain.ts). */
+  readonly backing: Backing | undefined;
   #closed = false;
 
-  constructor(driver: BlockDriver, image: DriverImage, source: ByteSource) {
+  constructor(driver: BlockDriver, image: DriverImage, source: ByteSource, backing?: Backing) {
     const { virtualSize, requestAlignment } = image;
     if (!Number.isSafeInteger(requestAlignment) || requestAlignment < 1) {
       throw new DriverContractError(`Driver ${driver.name} gave request alignment ${requestAlignment}`);
@@ -39,6 +42,7 @@ export class BlockDevice {
     this.source = source;
     this.virtualSize = virtualSize;
     this.requestAlignment = requestAlignment;
+    this.backing = backing;
   }
 
   get format(): string {
@@ -68,13 +72,13 @@ export class BlockDevice {
     const alignedEnd = end % align === 0 ? end : end - (end % align) + align;
 
     if (alignedStart === offset && alignedEnd === end) {
-      await this.image.readv(offset, [buffer]);
+      await this.#readv(offset, [buffer]);
       return;
     }
     if (alignedEnd - alignedStart <= 2 * align) {
       // Small request: one bounce buffer of at most two alignment units.
       const bounce = new Uint8Array(alignedEnd - alignedStart);
-      await this.image.readv(alignedStart, [bounce]);
+      await this.#readv(alignedStart, [bounce]);
       buffer.set(bounce.subarray(offset - alignedStart, end - alignedStart));
       return;
     }
@@ -88,7 +92,7 @@ export class BlockDevice {
     if (head) buffers.push(head);
     buffers.push(buffer.subarray(middleStart - offset, middleEnd - offset));
     if (tail) buffers.push(tail);
-    await this.image.readv(alignedStart, buffers);
+    await this.#readv(alignedStart, buffers);
     if (head) buffer.set(head.subarray(offset - alignedStart), 0);
     if (tail) buffer.set(tail.subarray(0, end - middleEnd), middleEnd - offset);
   }
@@ -126,6 +130,7 @@ export class BlockDevice {
       if (start >= stop) continue;
       const clipped: BlockStatusRun = { offset: start, length: stop - start, data: run.data };
       if (run.data && run.fileOffset !== undefined) clipped.fileOffset = run.fileOffset + (start - run.offset);
+      if (!run.data && run.allocated) clipped.allocated = true;
       appendRun(result, clipped);
     }
     if (expected !== alignedEnd) {
@@ -157,9 +162,27 @@ export class BlockDevice {
     try {
       await this.image.close();
     } finally {
-      await this.source.close();
+      try {
+        await this.source.close();
+      } finally {
+        await this.#closeBacking();
+      }
     }
   }
+
+  // --- Backing chains: what the image does not hold comes from its parent (backing-chain.ts).
+
+  /** An aligned, in-range read: the driver's alone, or through the parent. */
+  #readv(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    if (this.backing) return readThroughBacking(this, this.backing, offset, buffers);
+    return this.image.readv(offset, buffers);
+  }
+
+  async #closeBacking(): Promise<void> {
+    await this.backing?.device.close();
+  }
+
+  // ---
 
   #checkRange(offset: number, length: number): void {
     assertExactRange(offset, length, 'Read');
@@ -178,6 +201,7 @@ export function appendRun(runs: BlockStatusRun[], run: BlockStatusRun): void {
     last &&
     last.offset + last.length === run.offset &&
     last.data === run.data &&
+    Boolean(last.allocated) === Boolean(run.allocated) &&
     (last.fileOffset === undefined
       ? run.fileOffset === undefined
       : run.fileOffset !== undefined && last.fileOffset + last.length === run.fileOffset)

@@ -1,9 +1,21 @@
 export { type AllocationMapOptions, allocationMap, DEFAULT_MAP_WINDOW, dataRanges } from './allocation-map.js';
 export { AsyncMutex } from './async-mutex.js';
+export {
+  appendMapRun,
+  type Backing,
+  BackingChainError,
+  type BackingOpener,
+  backingChain,
+  chainStatus,
+  MAX_BACKING_DEPTH,
+  type MapRun,
+  type OpenedBacking,
+} from './backing-chain.js';
 export { BlobSource } from './blob-source.js';
 export { appendRun, BlockDevice } from './block-device.js';
-export type { AllocatedSizeSource, ByteSource } from './byte-source.js';
+export type { AllocatedSizeSource, ByteSource, ModifiedTimeSource } from './byte-source.js';
 export {
+  type BackingReference,
   type BlockDriver,
   type BlockStatusOptions,
   type BlockStatusRun,
@@ -45,3 +57,4 @@ export { readSource } from './read-source.js';
 export { type OpenImageOptions, PROBE_SIZE, type ProbeResult, Registry, type RegistryOptions } from './registry.js';
 export { createRegistry } from './registry-container.js';
 export { BLOCK_DRIVER } from './tokens.js';
+export { createVolatileOverlay, OVERLAY_CLUSTER_SIZE } from './volatile-overlay.js';

@@ -1,9 +1,11 @@
 import { injectable, multiInject, optional, unmanaged } from 'inversify';
+import { type Backing, BackingChainError, type BackingOpener, MAX_BACKING_DEPTH } from './backing-chain.js';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
-import type { BlockDriver } from './driver.js';
+import type { BlockDriver, DriverImage } from './driver.js';
 import { UnknownFormatError, VdiskError } from './errors.js';
 import { BLOCK_DRIVER } from './tokens.js';
+import { createVolatileOverlay } from './volatile-overlay.js';
 
 /** QEMU probes with the first sector (BLOCK_PROBE_BUF_SIZE is 512). */
 export const PROBE_SIZE = 512;
@@ -31,6 +33,30 @@ export interface OpenImageOptions {
   options?: Record<string, string>;
   /** The file's name, passed to probe and used in errors. */
   filename?: string;
+  /**
+   * Finds the parent an image names (its backing file). Without it, an image that has a
+   * parent fails to open. `openFile` in `@vdisk/core/node` gives one for files.
+   */
+  backingOpener?: BackingOpener;
+  /**
+   * Warnings that do not stop the open, such as a parent whose format probing guessed as
+   * raw (QEMU warns likewise). The CLI prints them on stderr.
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * Open with a temporary overlay (QEMU's -snapshot, Bochs's Volatile): the image itself
+   * is opened read-only, writes go to the overlay (see `createVolatileOverlay`) and are
+   * gone on close.
+   */
+  snapshot?: boolean;
+}
+
+/** A chain being opened: the identities seen, for the loop check, and the depth. */
+interface ChainState {
+  seen: Set<string>;
+  depth: number;
+  /** The layer's format was found by probing its parent reference: name-implied parents stay unfollowed. */
+  probed?: boolean;
 }
 
 export interface RegistryOptions {
@@ -121,14 +147,95 @@ export class Registry {
    * open for the caller to close.
    */
   async open(source: ByteSource, options: OpenImageOptions = {}): Promise<BlockDevice> {
+    if (options.snapshot) {
+      const base = await this.open(source, { ...options, snapshot: false, writable: false });
+      return createVolatileOverlay(base);
+    }
+    const identity = options.backingOpener?.identity;
+    return this.#openLayer(source, options, { seen: new Set(identity === undefined ? [] : [identity]), depth: 0 });
+  }
+
+  async #openLayer(source: ByteSource, options: OpenImageOptions, chain: ChainState): Promise<BlockDevice> {
     const driver = options.format
       ? this.get(options.format)
       : this.get((await this.probe(source, options.filename)).format);
-    const image = await driver.open(source, { writable: options.writable ?? false, options: options.options ?? {} });
+    const image = await driver.open(source, {
+      writable: options.writable ?? false,
+      options: options.options ?? {},
+      filename: options.filename,
+      probed: options.format === undefined || chain.probed === true,
+    });
+    let backing: Backing | undefined;
     try {
-      return new BlockDevice(driver, image, source);
+      backing = await this.#openBacking(image, options, chain);
+      if (backing) await image.backingOpened?.(backing.device);
+      return new BlockDevice(driver, image, source, backing);
     } catch (error) {
+      await backing?.device.close();
       await image.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Opens the parent `image` names, read-only, through the caller's opener: probed unless
+   * named, a raw guess opened as raw with a warning (QEMU's), then its own parent in turn.
+   */
+  async #openBacking(image: DriverImage, options: OpenImageOptions, chain: ChainState): Promise<Backing | undefined> {
+    const reference = image.backing;
+    if (!reference) return undefined;
+    const child = options.filename;
+    if (!options.backingOpener) {
+      throw new VdiskError('EINVAL', `Could not open backing file '${reference.filename}': no way to open it here`);
+    }
+    if (chain.depth >= MAX_BACKING_DEPTH) {
+      throw new BackingChainError(`Backing chain is longer than ${MAX_BACKING_DEPTH} images`);
+    }
+    let opened: Awaited<ReturnType<BackingOpener['open']>>;
+    try {
+      opened = await options.backingOpener.open(reference, child);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new VdiskError(
+        error instanceof VdiskError ? error.code : 'EIO',
+        `Could not open backing file: Could not open '${reference.filename}': ${message}`,
+        { cause: error },
+      );
+    }
+    if (!opened) return undefined;
+    if (chain.seen.has(opened.identity)) {
+      await opened.source.close();
+      throw new BackingChainError(`Backing file '${reference.filename}' would make a loop in the backing chain`);
+    }
+    try {
+      let format = reference.format;
+      const probed = format === undefined;
+      if (format === undefined) {
+        const probe = await this.probe(opened.source, opened.filename);
+        format = probe.format;
+        if (probe.guessed) {
+          options.onWarning?.(
+            `WARNING: Image format was not specified for '${opened.filename}' and probing guessed ${format}.`,
+          );
+        }
+      }
+      const device = await this.#openLayer(
+        opened.source,
+        {
+          format,
+          writable: false,
+          options: { ...reference.options },
+          filename: opened.filename,
+          backingOpener: options.backingOpener,
+          onWarning: options.onWarning,
+        },
+        { seen: new Set([...chain.seen, opened.identity]), depth: chain.depth + 1, probed },
+      );
+      return { device, filename: reference.filename, fullFilename: opened.filename };
+    } catch (error) {
+      await opened.source.close();
+      // The parent's own errors name the parent, not the image that led to it.
+      if (error instanceof VdiskError && error.filename === undefined) error.filename = opened.filename;
       throw error;
     }
   }

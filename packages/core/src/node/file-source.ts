@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import type { AllocatedSizeSource } from '../byte-source.js';
+import type { AllocatedSizeSource, ModifiedTimeSource } from '../byte-source.js';
 import { SystemError } from '../errors.js';
 import { assertExactRange } from '../exact-offset.js';
 import { toSystemError } from './system-error.js';
@@ -14,7 +14,7 @@ export interface FileSourceOptions {
 const IOV_MAX = 1024;
 
 /** A byte source over a file, on `node:fs/promises`. */
-export class FileSource implements AllocatedSizeSource {
+export class FileSource implements AllocatedSizeSource, ModifiedTimeSource {
   readonly path: string;
   readonly #handle: FileHandle;
   readonly #size: number;
@@ -49,6 +49,15 @@ export class FileSource implements AllocatedSizeSource {
 
   get size(): number {
     return this.#size;
+  }
+
+  /** The file's mtime now (fstat), for a redolog's coherency check against its base. */
+  async modifiedTime(): Promise<Date> {
+    try {
+      return (await this.#handle.stat()).mtime;
+    } catch (error) {
+      throw toSystemError(error, this.path);
+    }
   }
 
   async read(buffer: Uint8Array, position: number): Promise<void> {

@@ -1,6 +1,6 @@
 // The Node.js edge of core: files and streams. Everything else in @vdisk/core runs anywhere.
 export { FileSource, type FileSourceOptions } from './file-source.js';
-export { openFile, probeFile } from './open-file.js';
+export { fileBackingOpener, openFile, probeFile } from './open-file.js';
 export { createReadStream, type ReadStreamOptions } from './read-stream.js';
 export { createSparseStream, type DataChunk, readDataChunks, type SparseStreamOptions } from './sparse-stream.js';
 export { DEFAULT_CHUNK_SIZE, type StreamRangeOptions } from './stream-range.js';
