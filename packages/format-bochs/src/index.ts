@@ -10,3 +10,15 @@ export {
   UNALLOCATED,
 } from './geometry.js';
 export { type BochsHeader, HEADER_SIZE, isBochsGrowingHeader, parseHeader } from './header.js';
+export { BochsSparseDriver, parentLayerName } from './sparse-driver.js';
+export {
+  BXIMAGE_PAGE_SIZE,
+  buildSparseHeader,
+  isSparseHeader,
+  PAGE_NOT_ALLOCATED,
+  parseSparseHeader,
+  SPARSE_HEADER_SIZE,
+  type SparseHeader,
+  sparseDataStart,
+} from './sparse-header.js';
+export { SparseImage } from './sparse-image.js';
