@@ -130,6 +130,11 @@ export interface BackingReference {
   options?: Readonly<Record<string, string>>;
   /** The parent is used only when it exists (Bochs sparse layers); otherwise a missing parent is an error. */
   ifExists?: boolean;
+  /**
+   * The name is the user's, from an open option (`-o base=PATH`), not the image's: used as
+   * given (relative to the working directory), not resolved against the image's directory.
+   */
+  asGiven?: boolean;
 }
 
 /** An open image as a driver exposes it: the handle its driver's callbacks receive. Core wraps it in a `BlockDevice`. */

@@ -51,7 +51,7 @@ export async function fileBackingOpener(top: string): Promise<BackingOpener> {
     identity: await realpath(top).catch(() => top),
     async open(reference: BackingReference, child: string | undefined) {
       const name = reference.filename;
-      const filename = isAbsolute(name) || child === undefined ? name : join(dirname(child), name);
+      const filename = isAbsolute(name) || reference.asGiven || child === undefined ? name : join(dirname(child), name);
       let source: FileSource;
       try {
         source = await FileSource.open(filename);
