@@ -276,7 +276,7 @@ export class BochsImage implements DriverImage {
       const run = fresh.slice(k, end);
       const bytes = new Uint8Array(4 * run.length);
       const view = new DataView(bytes.buffer);
-      run.forEach((part, i) => view.setUint32(4 * i, part.slot, true));
+      for (const [i, part] of run.entries()) view.setUint32(4 * i, part.slot, true);
       await this.#writeRun([bytes], this.header.headerSize + 4 * (run[0] as WritePart).index);
       for (const part of run) this.catalog[part.index] = part.slot;
       k = end;
