@@ -45,9 +45,9 @@ describe('Bochs create', () => {
 
   it('takes -o extent_size, with bochs_open messages for a bad one', async () => {
     const bytes = await create(10 << 20, { extent_size: '64k' });
-    expect([field(bytes, 0x48), field(bytes, 0x4c), field(bytes, 0x50)]).toEqual([160, 16, 65536]);
+    expect([field(bytes, 0x48), field(bytes, 0x4c), field(bytes, 0x50)]).toEqual([256, 16, 65536]);
     const small = await create(4096, { extent_size: '512' });
-    expect([field(small, 0x48), field(small, 0x4c), field(small, 0x50)]).toEqual([8, 1, 512]);
+    expect([field(small, 0x48), field(small, 0x4c), field(small, 0x50)]).toEqual([128, 1, 512]);
     await expect(create(1 << 20, { extent_size: '256' })).rejects.toThrow('Extent size must be at least 512');
     await expect(create(1 << 20, { extent_size: '3000' })).rejects.toThrow('Extent size 3000 is not a power of two');
     await expect(create(1 << 20, { extent_size: '16M' })).rejects.toThrow('Extent size 16777216 is too large');

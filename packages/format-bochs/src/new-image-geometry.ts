@@ -1,6 +1,9 @@
 import { InvalidArgumentError } from '@vdisk/core';
 import { MAX_CATALOG_SIZE, MAX_EXTENT_SIZE, SECTOR_SIZE } from './geometry.js';
 
+/** 128 entries of 4 bytes: one sector. */
+const CATALOG_ALIGNMENT = SECTOR_SIZE / 4;
+
 /** The catalog, bitmap and extent sizes of a new image. */
 export interface NewImageGeometry {
   catalogSize: number;
@@ -34,7 +37,9 @@ export function bximageGeometry(diskSize: number): NewImageGeometry {
 
 /**
  * `-o extent_size=N`: extents of N bytes, checked with bochs_open's messages, a bitmap of
- * one bit per sector, and just enough entries for the disk.
+ * one bit per sector, and enough entries for the disk, rounded up to a multiple of 128 so
+ * that slots start on a 512-byte sector of the file, as bximage's always do: a disk writes
+ * whole sectors atomically, and a virtual sector split across two could be torn by a crash.
  */
 export function geometryForExtent(diskSize: number, extentSize: number): NewImageGeometry {
   if (extentSize < SECTOR_SIZE) throw new InvalidArgumentError('Extent size must be at least 512');
@@ -42,7 +47,7 @@ export function geometryForExtent(diskSize: number, extentSize: number): NewImag
     throw new InvalidArgumentError(`Extent size ${extentSize} is not a power of two`);
   }
   if (extentSize > MAX_EXTENT_SIZE) throw new InvalidArgumentError(`Extent size ${extentSize} is too large`);
-  const catalogSize = Math.max(1, Math.ceil(diskSize / extentSize));
+  const catalogSize = Math.max(1, Math.ceil(diskSize / extentSize / CATALOG_ALIGNMENT)) * CATALOG_ALIGNMENT;
   if (catalogSize > MAX_CATALOG_SIZE) {
     throw new InvalidArgumentError(
       `Catalog size is too large: extents of ${extentSize} bytes need ${catalogSize} entries for ${diskSize} bytes, at most ${MAX_CATALOG_SIZE}`,
