@@ -11,6 +11,7 @@ import {
   ImageFormatError,
   InvalidArgumentError,
   type WriteOptions,
+  type ZeroOptions,
 } from '@vdisk/core';
 import { BochsImage } from './bochs-image.js';
 import { checkImage, repairImage } from './check.js';
@@ -81,7 +82,7 @@ export class BochsDriver implements BlockDriver<BochsImage> {
   }
 
   /** Clears the bits: the sectors read as zeros (Bochs has no "allocated zeros" state). */
-  zero(image: BochsImage, offset: number, length: number): Promise<void> {
+  zero(image: BochsImage, offset: number, length: number, _options?: ZeroOptions): Promise<void> {
     return image.zero(offset, length);
   }
 

@@ -183,7 +183,11 @@ async function runScript(
     }
     if (withFlush || batch.length === 0) {
       const record = model.flushCalled();
-      work.push(target.flush().then(() => void (record.doneAt = source.point)));
+      work.push(
+        target.flush().then(() => {
+          record.doneAt = source.point;
+        }),
+      );
     }
     await Promise.all(work);
     for (const [offset, bytes] of settled) model.settle(offset, bytes);
