@@ -3,12 +3,13 @@ import { type Backing, BackingChainError, type BackingOpener, MAX_BACKING_DEPTH 
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
 import type { BlockDriver, DriverImage } from './driver.js';
-import { UnknownFormatError, VdiskError } from './errors.js';
+import { InvalidArgumentError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
+import { PROBE_SIZE } from './probe-size.js';
 import { BLOCK_DRIVER } from './tokens.js';
+import { unsafeCacheSource } from './unsafe-cache-source.js';
 import { createVolatileOverlay } from './volatile-overlay.js';
 
-/** QEMU probes with the first sector (BLOCK_PROBE_BUF_SIZE is 512). */
-export const PROBE_SIZE = 512;
+export { PROBE_SIZE };
 
 export interface ProbeResult {
   /** The winning driver's name. */
@@ -27,12 +28,20 @@ export interface ProbeResult {
 export interface OpenImageOptions {
   /** The format's name. Without it, the format is probed. */
   format?: string;
-  /** Open for writing (no driver writes yet: they refuse with `Image is read-only`). */
+  /**
+   * Open for writing. A driver without `write`, or a source without `write`, is refused
+   * with `Image is read-only` before the driver reads a byte.
+   */
   writable?: boolean;
   /** Format options, as `-o key=value`. */
   options?: Record<string, string>;
   /** The file's name, passed to probe and used in errors. */
   filename?: string;
+  /**
+   * `writeback` (the default): flushes reach the source. `unsafe`: the source's flush does
+   * nothing (QEMU's cache=unsafe), for a new image written to a temporary file.
+   */
+  cache?: CacheMode;
   /**
    * Finds the parent an image names (its backing file). Without it, an image that has a
    * parent fails to open. `openFile` in `@vdisk/core/node` gives one for files.
@@ -49,6 +58,15 @@ export interface OpenImageOptions {
    * gone on close.
    */
   snapshot?: boolean;
+}
+
+export type CacheMode = 'writeback' | 'unsafe';
+
+export interface CreateImageOptions {
+  /** The virtual size asked for, in bytes; the format may round it up. */
+  virtualSize: number;
+  /** Format options for creation (`-o key=value`). */
+  options?: Record<string, string>;
 }
 
 /** A chain being opened: the identities seen, for the loop check, and the depth. */
@@ -145,22 +163,31 @@ export class Registry {
    * Opens an image on `source` with the named format, or the probed one. The returned
    * device owns the source: closing it closes the source. On failure the source is left
    * open for the caller to close.
+   *
+   * A probed format that won by a guess (raw, score 1) restricts writes to the first
+   * sector, as QEMU does: a write that would make the image probe as another format fails
+   * with `Operation not permitted`. Naming the format lifts it.
    */
   async open(source: ByteSource, options: OpenImageOptions = {}): Promise<BlockDevice> {
     if (options.snapshot) {
       const base = await this.open(source, { ...options, snapshot: false, writable: false });
-      return createVolatileOverlay(base);
+      return createVolatileOverlay(base, undefined, options.filename);
     }
     const identity = options.backingOpener?.identity;
     return this.#openLayer(source, options, { seen: new Set(identity === undefined ? [] : [identity]), depth: 0 });
   }
 
   async #openLayer(source: ByteSource, options: OpenImageOptions, chain: ChainState): Promise<BlockDevice> {
-    const driver = options.format
-      ? this.get(options.format)
-      : this.get((await this.probe(source, options.filename)).format);
-    const image = await driver.open(source, {
-      writable: options.writable ?? false,
+    const writable = options.writable ?? false;
+    const probe = options.format ? undefined : await this.probe(source, options.filename);
+    const driver = this.get(options.format ?? (probe as ProbeResult).format);
+    // Before the driver reads a byte, as QEMU's bdrv_open_common refuses a read-only driver.
+    if (writable && (typeof driver.write !== 'function' || typeof source.write !== 'function')) {
+      throw new ReadOnlyError('Image is read-only');
+    }
+    const opened = options.cache === 'unsafe' ? unsafeCacheSource(source) : source;
+    const image = await driver.open(opened, {
+      writable,
       options: options.options ?? {},
       filename: options.filename,
       probed: options.format === undefined || chain.probed === true,
@@ -169,7 +196,13 @@ export class Registry {
     try {
       backing = await this.#openBacking(image, options, chain);
       if (backing) await image.backingOpened?.(backing.device);
-      return new BlockDevice(driver, image, source, backing);
+      const guessed = probe?.guessed ?? false;
+      return new BlockDevice(driver, image, opened, {
+        writable,
+        probeGuessed: guessed,
+        reprobe: guessed ? (sector) => this.#reprobe(sector) : undefined,
+        backing,
+      });
     } catch (error) {
       await backing?.device.close();
       await image.close();
@@ -237,6 +270,30 @@ export class Registry {
       // The parent's own errors name the parent, not the image that led to it.
       if (error instanceof VdiskError && error.filename === undefined) error.filename = opened.filename;
       throw error;
+    }
+  }
+
+  /**
+   * Writes a new, empty image of the format onto `target` (empty and writable), with the
+   * driver's `create`. Open it afterwards with `open`.
+   */
+  async create(format: string, target: ByteSource, options: CreateImageOptions): Promise<void> {
+    const driver = this.get(format);
+    if (!driver.create) throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`);
+    const { virtualSize } = options;
+    if (!Number.isSafeInteger(virtualSize) || virtualSize < 0) {
+      throw new InvalidArgumentError(`Image size ${virtualSize} is not a non-negative integer below 2^53`);
+    }
+    if (typeof target.write !== 'function') throw new ReadOnlyError('Image is read-only');
+    await driver.create.call(driver, target, { virtualSize, options: options.options ?? {} });
+  }
+
+  /** What a first sector probes as, for the guessed-raw guard; undefined when nothing matches. */
+  #reprobe(sector: Uint8Array): string | undefined {
+    try {
+      return this.probeBytes(sector, PROBE_SIZE).format;
+    } catch {
+      return undefined;
     }
   }
 }

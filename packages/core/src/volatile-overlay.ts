@@ -26,9 +26,8 @@ export const OVERLAY_CLUSTER_SIZE = 65536;
 export function createVolatileOverlay(base: BlockDevice, store?: ByteSource, baseName = ''): BlockDevice {
   const image = new OverlayImage(base, store);
   return new BlockDevice(overlayDriver, image, store ?? image.memorySource, {
-    device: base,
-    filename: baseName,
-    fullFilename: baseName,
+    writable: true,
+    backing: { device: base, filename: baseName, fullFilename: baseName },
   });
 }
 
