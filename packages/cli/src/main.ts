@@ -92,6 +92,21 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     },
   );
 
+  program
+    .command('commit')
+    .description(
+      "write an overlay's sectors into its base and remove the overlay (qemu-img commit, bximage -func=commit)",
+    )
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .option('-b, --backup', 'keep the base as BASE.orig and the overlay as FILE.orig, as bximage -b', false)
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { commitCommand } = await import('./commands/commit.js');
+      exitCode = await commitCommand(file, { ...opts, signal });
+    });
+
   imageCommand(
     'check',
     'check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)',

@@ -1,7 +1,7 @@
 import type { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
 import type { BackingReference, BlockStatusOptions } from './driver.js';
-import { VdiskError } from './errors.js';
+import { DriverContractError, VdiskError } from './errors.js';
 import { IoVector } from './io-vector.js';
 
 /**
@@ -70,7 +70,23 @@ export async function readThroughBacking(
   buffers: readonly Uint8Array[],
 ): Promise<void> {
   const iov = new IoVector(buffers);
-  const runs = await device.blockStatus(offset, iov.length);
+  // The driver's own map, not BlockDevice.blockStatus: this read (or read-modify-write) is
+  // a tracked request already, and asking the device again would wait for itself.
+  const status = device.driver.blockStatus;
+  if (!status) return device.image.readv(offset, buffers); // no map: the image holds everything
+  const runs = await status.call(device.driver, device.image, offset, iov.length, { wantZero: true });
+  let expected = offset;
+  for (const run of runs) {
+    if (run.offset !== expected || !(run.length > 0)) {
+      throw new DriverContractError(
+        `Driver ${device.driver.name} returned a block status that does not cover the range`,
+      );
+    }
+    expected += run.length;
+  }
+  if (expected !== offset + iov.length) {
+    throw new DriverContractError(`Driver ${device.driver.name} returned a block status that does not cover the range`);
+  }
   if (runs.some((run) => run.data || run.allocated)) await device.image.readv(offset, buffers);
   const parent = backing.device;
   for (const run of runs) {

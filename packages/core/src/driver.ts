@@ -163,6 +163,12 @@ export interface DriverImage {
    * a format's coherency check against its parent (Bochs's redolog: sizes and timestamps).
    */
   backingOpened?(parent: BlockDevice): Promise<void>;
+  /**
+   * Called by `commitDevice` before the first byte reaches the parent, on an image opened
+   * writable: a format whose header pins the parent's state (Bochs's redolog timestamp)
+   * makes it neutral, durably, so that a commit interrupted and run again still opens.
+   */
+  beforeCommit?(): Promise<void>;
 }
 
 /** The optional capabilities a driver can have, by the name of their method. */

@@ -14,6 +14,7 @@ export {
 export { BlobSource } from './blob-source.js';
 export { appendRun, BlockDevice, type BlockDeviceOptions } from './block-device.js';
 export type { AllocatedSizeSource, ByteSource, ModifiedTimeSource } from './byte-source.js';
+export { type CommitOptions, commitDevice } from './commit-device.js';
 export {
   type BackingReference,
   type BlockDriver,

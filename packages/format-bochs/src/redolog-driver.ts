@@ -5,27 +5,33 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type CheckReport,
+  type CreateOptions,
   type DriverOpenOptions,
   type FormatSpecificInfo,
   ImageFormatError,
   InvalidArgumentError,
   type ModifiedTimeSource,
-  ReadOnlyError,
+  type WriteOptions,
+  writeSource,
 } from '@vdisk/core';
 import { BochsImage } from './bochs-image.js';
 import { checkImage } from './check.js';
-import { checkCatalogSize, computeGeometry } from './geometry.js';
-import { HEADER_SIZE } from './header.js';
+import { createImage } from './create-image.js';
+import { checkCatalogSize, computeGeometry, SECTOR_SIZE } from './geometry.js';
+import { FIELD, HEADER_SIZE } from './header.js';
 import {
   fatTimestamp,
   formatFatTimestamp,
   isBochsRedologHeader,
   parseRedologHeader,
+  REDOLOG_SUBTYPES,
   type RedologHeader,
 } from './redolog-header.js';
 
 /** The open options of `bochs-redolog` (`-o key=value`). */
 export const REDOLOG_OPTIONS = ['base', 'base-format', 'check-coherency'] as const;
+/** Its creation options: the base (whose size the caller passes), the subtype, and the growing format's extent size. */
+export const REDOLOG_CREATE_OPTIONS = ['base', 'base-format', 'subtype', 'extent_size'] as const;
 
 /** Bochs's undoable redolog name: `<base path>.redolog` (UNDOABLE_REDOLOG_EXTENSION). */
 export const REDOLOG_EXTENSION = '.redolog';
@@ -49,15 +55,37 @@ export class RedologImage extends BochsImage {
       throw new ImageFormatError("size reported by redolog doesn't match r/o disk size");
     }
     const stamp = this.header.timestamp;
-    if (stamp === 0) return;
     const source = base.source as Partial<ModifiedTimeSource>;
     // A base without a modification time (bytes in memory) cannot be judged: no check.
     if (typeof source.modifiedTime !== 'function') return;
-    if (fatTimestamp(await source.modifiedTime()) !== stamp) {
+    const baseStamp = fatTimestamp(await source.modifiedTime());
+    if (stamp === 0) {
+      // Bochs stamps an unstamped redolog with its base's time when it opens it to write.
+      if (this.writable && this.header.version === 2) await this.#writeTimestamp(baseStamp, false);
+      return;
+    }
+    if (baseStamp !== stamp) {
       throw new ImageFormatError(
         `unexpected modification time of the r/o disk (should be ${formatFatTimestamp(stamp)})`,
       );
     }
+  }
+
+  /**
+   * Before a commit writes into the base: the timestamp becomes 0, durably. A commit changes
+   * the base's mtime, so a rerun after a crash would fail Bochs's check; with 0 it passes,
+   * and Bochs stamps the redolog afresh.
+   */
+  async beforeCommit(): Promise<void> {
+    if (this.header.version === 2 && this.header.timestamp !== 0) await this.#writeTimestamp(0, true);
+  }
+
+  async #writeTimestamp(stamp: number, durable: boolean): Promise<void> {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setUint32(0, stamp, true);
+    await writeSource(this.source, [bytes], FIELD.timestamp);
+    if (durable) await this.source.flush?.();
+    this.header.timestamp = stamp;
   }
 }
 
@@ -87,8 +115,6 @@ export class BochsRedologDriver implements BlockDriver<RedologImage> {
     if (coherency !== 'on' && coherency !== 'off') {
       throw new InvalidArgumentError(`Parameter 'check-coherency' expects 'on' or 'off', not '${coherency}'`);
     }
-    if (writable) throw new ReadOnlyError('Image is read-only');
-
     const headerBytes = new Uint8Array(HEADER_SIZE);
     await source.read(headerBytes, 0);
     const header = parseRedologHeader(headerBytes);
@@ -99,7 +125,16 @@ export class BochsRedologDriver implements BlockDriver<RedologImage> {
       const view = new DataView(catalog.buffer);
       for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
     }
-    const image = new RedologImage(source, header, computeGeometry(header), catalog);
+    const geometry = computeGeometry(header);
+    if (
+      writable &&
+      (header.bitmapSize * 8 < geometry.extentSize / SECTOR_SIZE || geometry.bitmapBlocks > geometry.extentBlocks)
+    ) {
+      throw new ImageFormatError(
+        `Bitmap of ${header.bitmapSize} bytes does not fit extents of ${geometry.extentSize} bytes: the image cannot be written`,
+      );
+    }
+    const image = new RedologImage(source, header, geometry, catalog, writable);
     image.checkCoherency = coherency === 'on';
     const base = options.base ?? baseByBochsRule(filename);
     if (base === undefined) {
@@ -122,6 +157,42 @@ export class BochsRedologDriver implements BlockDriver<RedologImage> {
     options?: BlockStatusOptions,
   ): Promise<BlockStatusRun[]> {
     return image.blockStatus(offset, length, options);
+  }
+
+  /**
+   * The growing image's write path (bochs-image.ts): a sector goes to the redolog and its
+   * bit is set after a barrier, so until then it reads from the base. No `zero` or
+   * `discard`: clearing a redolog's bit would show the base's bytes, not zeros, so core
+   * writes zeros instead.
+   */
+  write(image: RedologImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    return image.write(offset, buffers, options);
+  }
+
+  flush(image: RedologImage): Promise<void> {
+    return image.flush();
+  }
+
+  /**
+   * An empty redolog Bochs accepts: bximage's growing header and catalog for the disk (the
+   * base's size, which the caller passes), subtype Undoable (or `-o subtype=Volatile`),
+   * timestamp 0, which Bochs replaces with the base's on its first open.
+   */
+  async create(target: ByteSource, { virtualSize, options }: CreateOptions): Promise<void> {
+    const unknown = Object.keys(options).find((key) => !(REDOLOG_CREATE_OPTIONS as readonly string[]).includes(key));
+    if (unknown !== undefined) throw new InvalidArgumentError(`Invalid parameter '${unknown}'`);
+    const subtype = REDOLOG_SUBTYPES.find(
+      (name) => name.toLowerCase() === (options.subtype ?? 'undoable').toLowerCase(),
+    );
+    if (!subtype)
+      throw new InvalidArgumentError(`Parameter 'subtype' expects 'undoable' or 'volatile', not '${options.subtype}'`);
+    await createImage(target, {
+      virtualSize,
+      options: options.extent_size === undefined ? {} : { extent_size: options.extent_size },
+    });
+    const field = new Uint8Array(16);
+    for (let i = 0; i < subtype.length; i++) field[i] = subtype.charCodeAt(i);
+    await writeSource(target, [field], FIELD.subtype);
   }
 
   info(image: RedologImage): FormatSpecificInfo {
