@@ -13,6 +13,7 @@ import {
   InvalidArgumentError,
   ReadOnlyError,
   type WriteOptions,
+  writeSource,
 } from '@vdisk/core';
 import {
   buildSparseHeader,
@@ -22,7 +23,7 @@ import {
   SPARSE_HEADER_SIZE,
   sparseDataStart,
 } from './sparse-header.js';
-import { MAX_LOADED_PAGE_TABLE, SparseImage, writeAll } from './sparse-image.js';
+import { MAX_LOADED_PAGE_TABLE, SparseImage } from './sparse-image.js';
 
 /** Problems listed by `check`; the rest are counted (a hostile table can hold millions). */
 const MAX_LISTED_PROBLEMS = 1000;
@@ -117,17 +118,17 @@ export class BochsSparseDriver implements BlockDriver<SparseImage> {
     const header = buildSparseHeader(size);
     const pageCount = new DataView(header.buffer).getUint32(12, true);
     const pageSize = new DataView(header.buffer).getUint32(8, true);
-    await writeAll(target, [header], 0);
+    await writeSource(target, [header], 0);
     // The table in bounded chunks: 8 TiB of 32 KiB pages is a 1 GiB table.
     const chunkEntries = 256 * 1024;
     for (let first = 0; first < pageCount; first += chunkEntries) {
       const count = Math.min(chunkEntries, pageCount - first);
-      await writeAll(target, [new Uint8Array(4 * count).fill(0xff)], SPARSE_HEADER_SIZE + 4 * first);
+      await writeSource(target, [new Uint8Array(4 * count).fill(0xff)], SPARSE_HEADER_SIZE + 4 * first);
     }
     // As bximage: pad to the next page boundary, a whole page when the table ends on one.
     const soFar = SPARSE_HEADER_SIZE + 4 * pageCount;
     const padding = pageSize - (soFar & (pageSize - 1));
-    await writeAll(target, [new Uint8Array(padding)], soFar);
+    await writeSource(target, [new Uint8Array(padding)], soFar);
     await target.flush?.();
   }
 

@@ -10,6 +10,7 @@ import {
   IoVector,
   ReadOnlyError,
   readSource,
+  writeSource,
 } from '@vdisk/core';
 import { PAGE_NOT_ALLOCATED, SPARSE_HEADER_SIZE, type SparseHeader, sparseDataStart } from './sparse-header.js';
 
@@ -138,7 +139,7 @@ export class SparseImage implements DriverImage {
           this.#nextPage = entry + 1;
           fresh.push({ page: part.page, physical: entry });
         } else {
-          await writeAll(this.source, data, this.#pageOffset(entry) + part.within);
+          await writeSource(this.source, data, this.#pageOffset(entry) + part.within);
         }
       }
       if (fresh.length > 0) {
@@ -202,14 +203,14 @@ export class SparseImage implements DriverImage {
         page.set(piece, at);
         at += piece.length;
       }
-      await writeAll(this.source, [page], pageStart);
+      await writeSource(this.source, [page], pageStart);
       return;
     }
     // Without a parent, as Bochs: the data, and 4 zero bytes at the page's end so the file
     // holds the whole page (a hole in between, which reads as zeros).
-    await writeAll(this.source, data, pageStart + part.within);
+    await writeSource(this.source, data, pageStart + part.within);
     if (part.within + part.length < pageSize)
-      await writeAll(this.source, [new Uint8Array(4)], pageStart + pageSize - 4);
+      await writeSource(this.source, [new Uint8Array(4)], pageStart + pageSize - 4);
   }
 
   /** Writes the entries of new pages, one write per run of consecutive table slots (Bochs writes its range at once). */
@@ -223,7 +224,7 @@ export class SparseImage implements DriverImage {
       const view = new DataView(bytes.buffer);
       for (let k = i; k < j; k++) view.setUint32(4 * (k - i), (fresh[k] as { physical: number }).physical, true);
       const first = fresh[i] as { page: number };
-      await writeAll(this.source, [bytes], SPARSE_HEADER_SIZE + 4 * first.page);
+      await writeSource(this.source, [bytes], SPARSE_HEADER_SIZE + 4 * first.page);
       for (let k = i; k < j; k++) {
         const { page, physical } = fresh[k] as { page: number; physical: number };
         if (this.#table) this.#table[page] = physical;
@@ -269,16 +270,5 @@ export class SparseImage implements DriverImage {
     const entries = new Uint32Array(count);
     for (let i = 0; i < count; i++) entries[i] = this.#written.get(first + i) ?? view.getUint32(4 * i, true);
     return entries;
-  }
-}
-
-/** Writes `buffers` in order from `position` (pwritev when the source has it). */
-export async function writeAll(source: ByteSource, buffers: readonly Uint8Array[], position: number): Promise<void> {
-  if (source.writev) return source.writev(buffers, position);
-  if (!source.write) throw new ReadOnlyError();
-  let at = position;
-  for (const buffer of buffers) {
-    await source.write(buffer, at);
-    at += buffer.length;
   }
 }
