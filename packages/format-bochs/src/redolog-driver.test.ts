@@ -188,6 +188,38 @@ describe('bochs-redolog', () => {
     await device.close();
   });
 
+  it('writes go to the redolog only, unaligned ones read-modify-write through the base, zeroing writes zeros', async () => {
+    const base = flatBase();
+    const pristine = base.slice();
+    const bytes = new Uint8Array(0);
+    const target = new MemorySource(bytes);
+    await new BochsRedologDriver().create(target, { virtualSize: DISK, options: {} });
+    const created = new Uint8Array(target.size);
+    await target.read(created, 0);
+    const source = new MemorySource(created);
+    const device = await registry.open(source, {
+      filename: 'disk.img.redolog',
+      writable: true,
+      options: { 'base-format': 'raw' },
+      backingOpener: opener({ 'disk.img': base }),
+    });
+    await device.write(1000, new Uint8Array(100).fill(0xee)); // inside sector 1, across into 2
+    await device.writeZeroes(4096, 1024);
+    const expected = pristine.slice();
+    expected.fill(0xee, 1000, 1100);
+    expected.fill(0, 4096, 5120);
+    expect(Buffer.from(await device.read(0, 8192)).equals(Buffer.from(expected.subarray(0, 8192)))).toBe(true);
+    expect(Buffer.from(base).equals(Buffer.from(pristine))).toBe(true);
+    const map = await mapOf(device);
+    expect(map.slice(0, 4)).toMatchObject([
+      { offset: 0, length: 512, depth: 1 },
+      { offset: 512, length: 1024, depth: 0, data: true },
+      { offset: 1536, length: 4096 - 1536, depth: 1 },
+      { offset: 4096, length: 1024, depth: 0, data: true },
+    ]);
+    await device.close();
+  });
+
   it("derives the base's name by Bochs's rule", () => {
     expect(baseByBochsRule('a/b/disk.img.redolog')).toBe('disk.img');
     expect(baseByBochsRule('disk.img')).toBeUndefined();

@@ -4,6 +4,7 @@ import {
   type BlockStatusOptions,
   type BlockStatusRun,
   type ByteSource,
+  type CheckOptions,
   type CheckReport,
   type CreateOptions,
   type DriverOpenOptions,
@@ -15,7 +16,7 @@ import {
   writeSource,
 } from '@vdisk/core';
 import { BochsImage } from './bochs-image.js';
-import { checkImage } from './check.js';
+import { checkImage, repairImage } from './check.js';
 import { createImage } from './create-image.js';
 import { checkCatalogSize, computeGeometry, SECTOR_SIZE } from './geometry.js';
 import { FIELD, HEADER_SIZE } from './header.js';
@@ -212,8 +213,9 @@ export class BochsRedologDriver implements BlockDriver<RedologImage> {
     };
   }
 
-  check(image: RedologImage): Promise<CheckReport> {
-    return checkImage(image);
+  /** The growing image's check; with `repair`, its repair (orphan slots cut at the end). */
+  check(image: RedologImage, options?: CheckOptions): Promise<CheckReport> {
+    return options?.repair ? repairImage(image) : checkImage(image);
   }
 }
 
