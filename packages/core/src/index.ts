@@ -1,3 +1,4 @@
+export { isAllZero } from './all-zero.js';
 export { type AllocationMapOptions, allocationMap, DEFAULT_MAP_WINDOW, dataRanges } from './allocation-map.js';
 export { AsyncMutex } from './async-mutex.js';
 export {
@@ -15,6 +16,7 @@ export { BlobSource } from './blob-source.js';
 export { appendRun, BlockDevice, type BlockDeviceOptions } from './block-device.js';
 export type { AllocatedSizeSource, ByteSource, ModifiedTimeSource } from './byte-source.js';
 export { type CommitOptions, commitDevice } from './commit-device.js';
+export { type CopyDeviceOptions, copyDevice } from './copy-device.js';
 export {
   type BackingReference,
   type BlockDriver,
@@ -51,6 +53,7 @@ export {
   type VdiskErrorCode,
   type VdiskErrorOptions,
 } from './errors.js';
+export { EventLoopYielder } from './event-loop-yielder.js';
 export { assertExactRange, exactOffset } from './exact-offset.js';
 export { IoVector } from './io-vector.js';
 export { MemorySource, type MemorySourceOptions } from './memory-source.js';
