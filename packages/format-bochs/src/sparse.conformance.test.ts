@@ -14,7 +14,8 @@ function sparseCase(spec: SparseImageSpec) {
         page * pageSize,
       );
     }
-    return { source: new MemorySource(buildSparseImage(spec)), expected };
+    const source = new MemorySource(buildSparseImage(spec));
+    return { source, expected, reopen: () => new MemorySource(source.bytes) };
   };
 }
 
