@@ -4,7 +4,7 @@
  * sparse layers followed only when the format is named.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBochsImage, buildSparseImage } from '@vdisk/format-bochs/testing';
@@ -173,6 +173,16 @@ describe('sparse layers', () => {
     const probed = await runVdisk(['info', join(sub, 'c.img.1')]);
     expect(probed.stdout).toContain('file format: bochs-sparse');
     expect(probed.stdout).not.toContain('backing file');
+    // A layer that is the top under another name (a symlink): a loop, refused by real path.
+    await rm(join(sub, 'c.img.0'));
+    await symlink('c.img.1', join(sub, 'c.img.0'));
+    const loop = await runVdisk(['info', '-f', 'bochs-sparse', join(sub, 'c.img.1')]);
+    expect(loop).toMatchObject({
+      code: 1,
+      stderr: `vdisk: ${join(sub, 'c.img.1')}: Backing file 'c.img.0' would make a loop in the backing chain\n`,
+    });
+    await rm(join(sub, 'c.img.0'));
+    await writeFile(join(sub, 'c.img.0'), lower);
     const out = join(sub, 'flat.raw');
     expect((await runVdisk(['convert', '-f', 'bochs-sparse', '-O', 'raw', join(sub, 'c.img.1'), out])).code).toBe(0);
     const flat = await readFile(out);
