@@ -15,7 +15,7 @@
  * off, or the ALSA plugin aborts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describeNeeding, findTools, runOrThrow } from './peers.js';
@@ -246,24 +246,34 @@ async function runGuest(disk: EmulatorDisk, ranges: readonly SectorRange[], mode
   }
 }
 
-/** Bochs with `c` for its debugger on stdin, then end of input; a run that hangs is killed after 60 s. */
-function runBochs(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(emulatorPaths.bochs ?? 'bochs', args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('latin1').on('data', (chunk: string) => {
-      stdout += chunk;
+/**
+ * Bochs with `c` for its debugger on stdin, then end of input; a run that hangs is killed
+ * after 60 s. Standard input is a file opened read-only, not a pipe: Bochs writes to its
+ * descriptor 0, and on the socket Node would give it that is a SIGPIPE once the input ends.
+ */
+async function runBochs(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const input = join(cwd, 'debugger-input');
+  await writeFile(input, 'c\n');
+  const stdin = await open(input, 'r');
+  try {
+    return await new Promise((resolvePromise, reject) => {
+      const child = spawn(emulatorPaths.bochs ?? 'bochs', args, { cwd, stdio: [stdin.fd, 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.setEncoding('latin1').on('data', (chunk: string) => {
+        stdout += chunk;
+      });
+      child.stderr?.setEncoding('latin1').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolvePromise({ code: code ?? -1, stdout, stderr: signal ? `${stderr}\nkilled by ${signal}` : stderr });
+      });
     });
-    child.stderr.setEncoding('latin1').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end('c\n');
-  });
+  } finally {
+    await stdin.close();
+  }
 }

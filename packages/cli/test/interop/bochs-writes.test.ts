@@ -11,7 +11,7 @@ import { BochsDriver } from '@vdisk/format-bochs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { seededBytes } from './disk-contents.js';
 import { fileDifference } from './file-difference.js';
-import { bximageCreatedSize, buildImages, type InteropImage, specsNamed } from './image-set.js';
+import { buildImages, bximageCreatedSize, type InteropImage, specsNamed } from './image-set.js';
 import { convertWithLibrary, createWithLibrary, editWithLibrary, sameExceptRange } from './library-bochs.js';
 import {
   bximageConvert,

@@ -5,7 +5,7 @@
  */
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { PowerLossSource } from '@vdisk/core/testing';
-import { type BochsImage, BochsDriver } from '@vdisk/format-bochs';
+import { BochsDriver, type BochsImage } from '@vdisk/format-bochs';
 
 const driver = new BochsDriver();
 const SECTOR = 512;

@@ -1,0 +1,115 @@
+/**
+ * Bochs 2.7 itself against vdisk's growing images: a guest reads with INT 13h what vdisk
+ * wrote, and vdisk reads what a guest wrote through Bochs at run time.
+ */
+import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MemorySource, Registry } from '@vdisk/core';
+import { BochsDriver } from '@vdisk/format-bochs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  bochsReadSectors,
+  bochsWriteSectors,
+  describeEmulator,
+  guestSector,
+  type SectorRange,
+} from './bochs-emulator.js';
+import { seededBytes } from './disk-contents.js';
+import { bximageCreatedSize } from './image-set.js';
+import { createWithLibrary, editWithLibrary, sameExceptRange } from './library-bochs.js';
+import { makeScratchDir, removeScratchDir } from './peers.js';
+
+const SECTOR = 512;
+const SIZE = bximageCreatedSize(10); // 20 cylinders of 16 * 63 sectors; 16 KiB extents
+const LAST = SIZE / SECTOR - 1;
+const driver = new BochsDriver();
+const registry = new Registry([driver]);
+
+/** The whole virtual disk of a Bochs image file, as vdisk reads it. */
+async function vdiskRead(path: string): Promise<Uint8Array> {
+  const device = await registry.open(new MemorySource(await readFile(path)), { format: 'bochs' });
+  try {
+    expect((await device.check()).problems).toEqual([]);
+    return await device.read(0, device.virtualSize);
+  } finally {
+    await device.close();
+  }
+}
+
+describeEmulator('Bochs 2.7 reads and writes the growing images vdisk makes', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await makeScratchDir();
+  });
+  afterAll(() => removeScratchDir(dir));
+
+  it('a guest reads exactly what vdisk wrote: data, overwritten, discarded and never-written sectors', async () => {
+    const path = join(dir, 'vdisk-wrote.bochs');
+    await createWithLibrary(path, SIZE);
+    const model = new Uint8Array(SIZE);
+    const put = (sector: number, bytes: Uint8Array) => model.set(bytes, sector * SECTOR);
+    await editWithLibrary(path, async (image) => {
+      const writes: Array<[number, number]> = [
+        [0, 3], // the first sectors
+        [30, 4], // across the boundary of extents 0 and 1 (32 sectors each)
+        [100, 1],
+        [640, 64], // two whole extents
+        [LAST - 2, 3], // the end of the disk
+      ];
+      for (const [sector, count] of writes) {
+        const data = new Uint8Array(seededBytes(`bochs@${sector}`, count * SECTOR));
+        put(sector, data);
+        await driver.write(image, sector * SECTOR, [data]);
+      }
+      const again = new Uint8Array(seededBytes('again', 2 * SECTOR));
+      put(31, again);
+      await driver.write(image, 31 * SECTOR, [again]);
+      put(650, new Uint8Array(3 * SECTOR));
+      await driver.discard(image, 650 * SECTOR, 3 * SECTOR);
+    });
+    const ranges: SectorRange[] = [
+      { lba: 0, count: 4 },
+      { lba: 28, count: 8 },
+      { lba: 99, count: 3 },
+      { lba: 500, count: 2 }, // never written: an unallocated extent
+      { lba: 638, count: 20 },
+      { lba: 700, count: 6 },
+      { lba: LAST - 3, count: 4 },
+    ];
+    const seen = await bochsReadSectors({ path, mode: 'growing', size: SIZE }, ranges);
+    ranges.forEach(({ lba, count }, i) => {
+      const expected = model.subarray(lba * SECTOR, (lba + count) * SECTOR);
+      expect({ lba, same: Buffer.from(seen[i] as Uint8Array).equals(expected) }).toEqual({ lba, same: true });
+    });
+  });
+
+  it('vdisk reads exactly what a guest wrote through Bochs, whose file is what vdisk writes for the same sectors', async () => {
+    const fresh = join(dir, 'fresh.bochs');
+    await createWithLibrary(fresh, SIZE);
+    const bochsWrote = join(dir, 'bochs-wrote.bochs');
+    await copyFile(fresh, bochsWrote);
+    const ranges: SectorRange[] = [
+      { lba: 5, count: 2 },
+      { lba: 31, count: 3 },
+      { lba: 2000, count: 1 },
+      { lba: 1000, count: 40 },
+      { lba: 6, count: 1 }, // again, into an allocated extent
+      { lba: LAST, count: 1 },
+    ];
+    await bochsWriteSectors({ path: bochsWrote, mode: 'growing', size: SIZE }, ranges);
+
+    const model = new Uint8Array(SIZE);
+    for (const { lba, count } of ranges) for (let s = lba; s < lba + count; s++) model.set(guestSector(s), s * SECTOR);
+    expect(Buffer.from(await vdiskRead(bochsWrote)).equals(model)).toBe(true);
+
+    // vdisk writing the same sectors one by one, in the guest's order, lays out the same file.
+    const ours = join(dir, 'vdisk-same-writes.bochs');
+    await copyFile(fresh, ours);
+    await editWithLibrary(ours, async (image) => {
+      for (const { lba, count } of ranges) {
+        for (let s = lba; s < lba + count; s++) await driver.write(image, s * SECTOR, [guestSector(s)]);
+      }
+    });
+    expect(await sameExceptRange(ours, bochsWrote, [0x54, 0x58])).toBeUndefined();
+  });
+});
