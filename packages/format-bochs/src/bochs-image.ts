@@ -8,7 +8,7 @@ import {
   IoVector,
   ReadOnlyError,
   readSource,
-  type WriteOptions,
+  writeSource,
 } from '@vdisk/core';
 import { type BochsGeometry, SECTOR_SIZE, slotOffset, UNALLOCATED } from './geometry.js';
 import { GroupBarrier } from './group-barrier.js';
@@ -126,7 +126,7 @@ export class BochsImage implements DriverImage {
    * bits that were clear are set after a barrier. Resolves when every entry and bit is
    * written: a process crash then loses nothing, a power loss nothing a flush covered.
    */
-  async write(offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+  async write(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
     this.#assertWritable();
     const iov = new IoVector(buffers);
     const parts = [...this.#extents(offset, iov.length)];
@@ -140,7 +140,6 @@ export class BochsImage implements DriverImage {
     } finally {
       this.#finishAllocations(fresh);
     }
-    if (options?.fua) await this.flush();
   }
 
   /** Makes every completed write durable. Shares the barrier with allocations in flight. */
@@ -241,7 +240,7 @@ export class BochsImage implements DriverImage {
       buffers.push(zeros.subarray(0, extentArea - part.within - part.length));
       plan.add(position, buffers);
     }
-    for (const run of plan.runs) await this.#writeRun(run.buffers, run.position);
+    for (const run of plan.runs) await writeSource(this.source, run.buffers, run.position);
   }
 
   /**
@@ -256,7 +255,7 @@ export class BochsImage implements DriverImage {
         const start = slotOffset(this.geometry, part.slot, part.index);
         const [bits] = await Promise.all([
           this.#readBits(start, part),
-          this.#writeRun(iov.slices(part.at, part.length), start + bitmapArea + part.within),
+          writeSource(this.source, iov.slices(part.at, part.length), start + bitmapArea + part.within),
         ]);
         const first = part.within / SECTOR_SIZE;
         if (!allBits(bits.bytes, first - bits.firstByte * 8, first - bits.firstByte * 8 + part.length / SECTOR_SIZE)) {
@@ -277,7 +276,7 @@ export class BochsImage implements DriverImage {
       const bytes = new Uint8Array(4 * run.length);
       const view = new DataView(bytes.buffer);
       for (const [i, part] of run.entries()) view.setUint32(4 * i, part.slot, true);
-      await this.#writeRun([bytes], this.header.headerSize + 4 * (run[0] as WritePart).index);
+      await writeSource(this.source, [bytes], this.header.headerSize + 4 * (run[0] as WritePart).index);
       for (const part of run) this.catalog[part.index] = part.slot;
       k = end;
     }
@@ -302,7 +301,7 @@ export class BochsImage implements DriverImage {
     while (from < before.length && before[from] === bits.bytes[from]) from++;
     let to = before.length;
     while (to > from && before[to - 1] === bits.bytes[to - 1]) to--;
-    if (from < to) await this.#writeRun([bits.bytes.subarray(from, to)], start + bits.firstByte + from);
+    if (from < to) await writeSource(this.source, [bits.bytes.subarray(from, to)], start + bits.firstByte + from);
   }
 
   /** The bitmap bytes that cover a part's sectors. */
@@ -313,21 +312,6 @@ export class BochsImage implements DriverImage {
     const bytes = new Uint8Array(((endSector + 7) >> 3) - firstByte);
     await this.source.read(bytes, slotStart + firstByte);
     return { bytes, firstByte };
-  }
-
-  /** One pwritev when the source has it. */
-  async #writeRun(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    const source = this.source;
-    if (buffers.length !== 1 && source.writev) {
-      await source.writev(buffers, position);
-      return;
-    }
-    if (!source.write) throw new ReadOnlyError('The image file cannot be written');
-    let at = position;
-    for (const buffer of buffers) {
-      await source.write(buffer, at);
-      at += buffer.length;
-    }
   }
 
   #zeroBuffer(): Uint8Array {

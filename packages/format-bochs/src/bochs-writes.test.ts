@@ -184,15 +184,17 @@ describe('Bochs writes', () => {
     expect((await read(image, 512, 512))[0]).toBe(4);
   });
 
-  it('flushes with a barrier, and a FUA write is durable when it resolves', async () => {
-    const { source, image } = await openImage(
+  it('flushes with a barrier, and a FUA write through core is durable when it resolves', async () => {
+    const source = new PowerLossSource(
       buildBochsImage({ ...EMPTY_BOCHS_SPEC, writes: [{ offset: 0, data: sectors(1, 1) }] }),
+      { maxDelay: 0 },
     );
-    await driver.write(image, 0, [sectors(1, 2)], { fua: true });
+    const device = await new Registry([driver]).open(source, { format: 'bochs', writable: true });
+    await device.write(0, sectors(1, 2), { fua: true });
     expect(source.durable()[2560 + 512]).toBe(2);
-    await driver.write(image, 0, [sectors(1, 3)]);
+    await device.write(0, sectors(1, 3));
     expect(source.durable()[2560 + 512]).toBe(2);
-    await driver.flush(image);
+    await device.flush();
     expect(source.durable()[2560 + 512]).toBe(3);
   });
 

@@ -48,7 +48,7 @@ describeEmulator('Bochs 2.7 reads and writes the growing images vdisk makes', ()
     await createWithLibrary(path, SIZE);
     const model = new Uint8Array(SIZE);
     const put = (sector: number, bytes: Uint8Array) => model.set(bytes, sector * SECTOR);
-    await editWithLibrary(path, async (image) => {
+    await editWithLibrary(path, async (device) => {
       const writes: Array<[number, number]> = [
         [0, 3], // the first sectors
         [30, 4], // across the boundary of extents 0 and 1 (32 sectors each)
@@ -59,18 +59,23 @@ describeEmulator('Bochs 2.7 reads and writes the growing images vdisk makes', ()
       for (const [sector, count] of writes) {
         const data = new Uint8Array(seededBytes(`bochs@${sector}`, count * SECTOR));
         put(sector, data);
-        await driver.write(image, sector * SECTOR, [data]);
+        await device.write(sector * SECTOR, data);
       }
       const again = new Uint8Array(seededBytes('again', 2 * SECTOR));
       put(31, again);
-      await driver.write(image, 31 * SECTOR, [again]);
+      await device.write(31 * SECTOR, again);
       put(650, new Uint8Array(3 * SECTOR));
-      await driver.discard(image, 650 * SECTOR, 3 * SECTOR);
+      await device.discard(650 * SECTOR, 3 * SECTOR);
+      // An unaligned write: core's read-modify-write of its sectors.
+      const odd = new Uint8Array(seededBytes('odd', 700));
+      model.set(odd, 200 * SECTOR + 100);
+      await device.write(200 * SECTOR + 100, odd);
     });
     const ranges: SectorRange[] = [
       { lba: 0, count: 4 },
       { lba: 28, count: 8 },
       { lba: 99, count: 3 },
+      { lba: 199, count: 4 },
       { lba: 500, count: 2 }, // never written: an unallocated extent
       { lba: 638, count: 20 },
       { lba: 700, count: 6 },
@@ -105,9 +110,9 @@ describeEmulator('Bochs 2.7 reads and writes the growing images vdisk makes', ()
     // vdisk writing the same sectors one by one, in the guest's order, lays out the same file.
     const ours = join(dir, 'vdisk-same-writes.bochs');
     await copyFile(fresh, ours);
-    await editWithLibrary(ours, async (image) => {
+    await editWithLibrary(ours, async (device) => {
       for (const { lba, count } of ranges) {
-        for (let s = lba; s < lba + count; s++) await driver.write(image, s * SECTOR, [guestSector(s)]);
+        for (let s = lba; s < lba + count; s++) await device.write(s * SECTOR, guestSector(s));
       }
     });
     expect(await sameExceptRange(ours, bochsWrote, [0x54, 0x58])).toBeUndefined();

@@ -7,7 +7,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SeededRandom } from '@vdisk/core/testing';
-import { BochsDriver } from '@vdisk/format-bochs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { seededBytes } from './disk-contents.js';
 import { fileDifference } from './file-difference.js';
@@ -24,7 +23,6 @@ import {
 
 const SECTOR = 512;
 const TIMESTAMP: [number, number] = [0x54, 0x58];
-const driver = new BochsDriver();
 
 /**
  * A raw disk that exercises bximage's convert where it is subtle: every extent of the first
@@ -105,22 +103,22 @@ describeInterop('Bochs images that vdisk creates and writes', () => {
     await createWithLibrary(path, size);
     const model = new Uint8Array(size);
     const random = new SeededRandom(42);
-    await editWithLibrary(path, async (image) => {
+    await editWithLibrary(path, async (device) => {
       for (let n = 0; n < 300; n++) {
-        const count = 1 + random.below(random.chance(0.1) ? 200 : 12);
-        const offset = random.below(size / SECTOR - count) * SECTOR;
-        const length = count * SECTOR;
+        // Any offset and length: core pads the unaligned heads and tails.
+        const length = 1 + random.below(random.chance(0.1) ? 100_000 : 6000);
+        const offset = random.below(size - length);
         const roll = random.next();
         if (roll < 0.8) {
           const data = new Uint8Array(seededBytes(`w${n}`, length));
           model.set(data, offset);
-          await driver.write(image, offset, [data]);
+          await device.write(offset, data);
         } else {
           model.fill(0, offset, offset + length);
-          await (roll < 0.9 ? driver.zero(image, offset, length) : driver.discard(image, offset, length));
+          await (roll < 0.9 ? device.writeZeroes(offset, length) : device.discard(offset, length));
         }
       }
-      expect(await driver.check(image)).toEqual({ problems: [] });
+      expect(await device.check()).toEqual({ problems: [] });
     });
     const expected = join(dir, 'random-writes.expected.raw');
     await writeFile(expected, model);

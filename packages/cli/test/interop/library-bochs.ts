@@ -1,34 +1,52 @@
 /**
- * Bochs images made through the library, as an embedder makes them: the driver's `create`,
- * then writes through its callbacks, on an in-memory writable source (PowerLossSource, with
- * no delays), saved to a file for the peers to read.
+ * Bochs images made through the library, as an embedder makes them: `Registry.create` on a
+ * new file, then writes through a writable `BlockDevice` (core's write path and the
+ * driver's), to files the peers then read.
  */
-import { open, readFile, writeFile } from 'node:fs/promises';
-import { PowerLossSource } from '@vdisk/core/testing';
-import { BochsDriver, type BochsImage } from '@vdisk/format-bochs';
+import { open, readFile, unlink } from 'node:fs/promises';
+import { type BlockDevice, createRegistry } from '@vdisk/core';
+import { FileSource } from '@vdisk/core/node';
+import { bochsModule } from '@vdisk/format-bochs';
 
-const driver = new BochsDriver();
+const registry = createRegistry(bochsModule);
 const SECTOR = 512;
 const CHUNK = 1 << 20;
 
-/** A new image of `virtualSize` bytes (the driver's create), saved at `path`. */
+/** A new image of `virtualSize` bytes at `path` (replacing any file there), made by `Registry.create`. */
 export async function createWithLibrary(
   path: string,
   virtualSize: number,
   options: Record<string, string> = {},
 ): Promise<void> {
-  const target = new PowerLossSource(new Uint8Array(0), { maxDelay: 0 });
-  await driver.create(target, { virtualSize, options });
-  await writeFile(path, target.bytes());
+  await unlink(path).catch(() => {});
+  const target = await FileSource.create(path);
+  try {
+    await registry.create('bochs', target, { virtualSize, options });
+  } finally {
+    await target.close();
+  }
 }
 
-/** Opens the image at `path` writable in memory, lets `body` write to it, saves it back. */
-export async function editWithLibrary(path: string, body: (image: BochsImage) => Promise<void>): Promise<void> {
-  const source = new PowerLossSource(await readFile(path), { maxDelay: 0 });
-  const image = await driver.open(source, { writable: true, options: {} });
-  await body(image);
-  await driver.flush(image);
-  await writeFile(path, source.bytes());
+/**
+ * Opens the image at `path` writable, lets `body` write to it, flushes and closes it.
+ * `cache: 'unsafe'` as convert uses it for a new file: barriers cost nothing here.
+ */
+export async function editWithLibrary(
+  path: string,
+  body: (device: BlockDevice) => Promise<void>,
+  cache: 'unsafe' | 'writeback' = 'unsafe',
+): Promise<void> {
+  const device = await registry.open(await FileSource.open(path, { writable: true }), {
+    format: 'bochs',
+    writable: true,
+    cache,
+  });
+  try {
+    await body(device);
+    await device.flush();
+  } finally {
+    await device.close();
+  }
 }
 
 /**
@@ -41,7 +59,7 @@ export async function convertWithLibrary(raw: string, path: string): Promise<voi
   try {
     const { size } = await file.stat();
     await createWithLibrary(path, size);
-    await editWithLibrary(path, async (image) => {
+    await editWithLibrary(path, async (device) => {
       const chunk = new Uint8Array(CHUNK);
       for (let at = 0; at < size; at += CHUNK) {
         const length = Math.min(CHUNK, size - at);
@@ -54,7 +72,7 @@ export async function convertWithLibrary(raw: string, path: string): Promise<voi
           }
           const first = s;
           while (s * SECTOR < length && !isZeroSector(chunk, s)) s++;
-          await driver.write(image, at + first * SECTOR, [chunk.slice(first * SECTOR, s * SECTOR)]);
+          await device.write(at + first * SECTOR, chunk.subarray(first * SECTOR, s * SECTOR));
         }
       }
     });
