@@ -5,6 +5,7 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type DriverImage,
+  ImageFormatError,
   IoVector,
   ReadOnlyError,
   readSource,
@@ -86,6 +87,8 @@ export class BochsImage implements DriverImage {
   #nextSlot: number;
   /** Extents whose slot is being written: a second write into one waits, then finds it allocated. */
   readonly #allocating = new Map<number, { settled: Promise<void>; settle: () => void }>();
+  /** Why writes are refused, when they are. */
+  #writeBlocker: string | undefined;
   /** Zeros to fill new slots with, shared by every writev (read-only). */
   #zeros: Uint8Array | undefined;
 
@@ -168,8 +171,16 @@ export class BochsImage implements DriverImage {
 
   async close(): Promise<void> {}
 
+  /** Makes every later write fail with `reason` (see write-guard.ts): the image is not safe to write. */
+  refuseWrites(reason: string): void {
+    this.#writeBlocker = reason;
+  }
+
   #assertWritable(): void {
     if (!this.writable) throw new ReadOnlyError('Image is read-only');
+    if (this.#writeBlocker !== undefined) {
+      throw new ImageFormatError(`Image cannot be written safely: ${this.#writeBlocker} (see vdisk check)`);
+    }
   }
 
   /**
