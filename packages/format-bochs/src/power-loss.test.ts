@@ -323,6 +323,8 @@ describe('Bochs writes survive a power loss at any point', () => {
       expect(states).toBeGreaterThan(1000);
       expect(partial).toBeGreaterThan(500);
     },
+    // About a second each on a quiet machine; generous for a loaded one.
+    120_000,
   );
 
   it('the model is strict: a driver that wrote the catalog entry before the barrier is caught', async () => {

@@ -3,14 +3,13 @@
  * new file, then writes through a writable `BlockDevice` (core's write path and the
  * driver's), to files the peers then read.
  */
-import { open, readFile, unlink } from 'node:fs/promises';
-import { type BlockDevice, createRegistry } from '@vdisk/core';
-import { FileSource } from '@vdisk/core/node';
+import { readFile, unlink } from 'node:fs/promises';
+import { type BlockDevice, copyDevice, createRegistry } from '@vdisk/core';
+import { FileSource, openFile } from '@vdisk/core/node';
 import { bochsModule } from '@vdisk/format-bochs';
+import { rawModule } from '@vdisk/format-raw';
 
-const registry = createRegistry(bochsModule);
-const SECTOR = 512;
-const CHUNK = 1 << 20;
+const registry = createRegistry(rawModule, bochsModule);
 
 /** A new image of `virtualSize` bytes at `path` (replacing any file there), made by `Registry.create`. */
 export async function createWithLibrary(
@@ -50,40 +49,18 @@ export async function editWithLibrary(
 }
 
 /**
- * `convert -O bochs` of a raw file, as core's sparse copy does it with a zero granularity
- * of 512 (bximage's): a new image of the raw's size, then every run of sectors that are
- * not all zeros written in ascending order, so slots are taken in bximage's order.
+ * `convert -O bochs` of a raw file, as an embedder writes it: `Registry.create` for the raw's
+ * size, then core's sparse `copyDevice` with bximage's zero granularity of 512 (all-zero
+ * sectors are not written; writes go in ascending order, so slots are taken in bximage's).
  */
 export async function convertWithLibrary(raw: string, path: string): Promise<void> {
-  const file = await open(raw);
+  const from = await openFile(registry, raw, { format: 'raw' });
   try {
-    const { size } = await file.stat();
-    await createWithLibrary(path, size);
-    await editWithLibrary(path, async (device) => {
-      const chunk = new Uint8Array(CHUNK);
-      for (let at = 0; at < size; at += CHUNK) {
-        const length = Math.min(CHUNK, size - at);
-        await file.read(chunk, 0, length, at);
-        let s = 0;
-        while (s * SECTOR < length) {
-          if (isZeroSector(chunk, s)) {
-            s++;
-            continue;
-          }
-          const first = s;
-          while (s * SECTOR < length && !isZeroSector(chunk, s)) s++;
-          await device.write(at + first * SECTOR, chunk.subarray(first * SECTOR, s * SECTOR));
-        }
-      }
-    });
+    await createWithLibrary(path, from.virtualSize);
+    await editWithLibrary(path, (to) => copyDevice(from, to, { zeroGranularity: 512 }));
   } finally {
-    await file.close();
+    await from.close();
   }
-}
-
-function isZeroSector(bytes: Uint8Array, sector: number): boolean {
-  for (let i = sector * SECTOR; i < (sector + 1) * SECTOR; i++) if (bytes[i] !== 0) return false;
-  return true;
 }
 
 /** Whether two files are equal but for the bytes `[mask[0], mask[1])` (a header's timestamp). */
