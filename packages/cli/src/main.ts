@@ -120,6 +120,25 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     });
 
   program
+    .command('io')
+    .description("run qemu-io's commands on an image: read, write, discard, flush, map, info")
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .option('-r, --read-only', 'open the image read-only', false)
+    .option('-q, --quiet', 'no report lines after reads, writes and discards', false)
+    .requiredOption(
+      '-c, --cmd <command>',
+      "a command, as qemu-io's -c: 'write -P 0xab 0 64k', 'read -v 0 512' (repeatable, run in order)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { ioCommand } = await import('./commands/io.js');
+      exitCode = await ioCommand(file, { ...opts, signal });
+    });
+
+  program
     .command('formats')
     .description('list the registered formats and their capabilities')
     .addOption(outputOption())
