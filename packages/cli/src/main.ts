@@ -91,7 +91,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .command('convert')
     .description('write the whole virtual disk as a new image of any format that can create (-O raw, -O bochs)')
     .argument('<src>')
-    .argument('<dst>', "a file, a block device (written in place), or - for raw bytes on stdout")
+    .argument('<dst>', 'a file, a block device (written in place), or - for raw bytes on stdout')
     .addOption(formatOption())
     .addOption(openOption())
     .addOption(new Option('-O, --output-format <fmt>', 'output format').makeOptionMandatory())
@@ -101,7 +101,10 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
         "the new image's creation options (qemu-img convert's -o), e.g. extent_size=65536",
       ).argParser(parseOpenOptions),
     )
-    .option('-S, --sparse-size <size>', 'zero blocks this big are not written (default 4k; 512 for -O bochs; 0: write all)')
+    .option(
+      '-S, --sparse-size <size>',
+      'zero blocks this big are not written (default 4k; 512 for -O bochs; 0: write all)',
+    )
     .option('-p, --progress', 'show a progress bar on a terminal', false)
     .action(async (src: string, dst: string, opts) => {
       failingFile = src;
@@ -125,10 +128,10 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       ]),
     )
     .action(async (file: string, opts) => {
-    failingFile = file;
-    const { checkCommand } = await import('./commands/check.js');
-    exitCode = await checkCommand(file, opts);
-  });
+      failingFile = file;
+      const { checkCommand } = await import('./commands/check.js');
+      exitCode = await checkCommand(file, opts);
+    });
 
   program
     .command('compare')

@@ -60,7 +60,8 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
     const copy = { zeroGranularity, signal: opts.signal, onProgress: (done: number) => progress?.update(done) };
     try {
       if (destination.kind === 'stdout') await streamToStdout(device, progress, opts.signal);
-      else if (destination.kind === 'block-device') await convertInPlace(registry, device, destination, format, opts, copy);
+      else if (destination.kind === 'block-device')
+        await convertInPlace(registry, device, destination, format, opts, copy);
       else await convertToNewFile(registry, device, destination, format, opts, copy);
     } finally {
       progress?.stop();

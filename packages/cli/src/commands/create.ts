@@ -78,9 +78,7 @@ function imageSize(text: string): number {
     );
   }
   if (!parsed.ok || parsed.value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new InvalidArgumentError(
-      `Invalid image size specified. Must be between 0 and ${Number.MAX_SAFE_INTEGER}.`,
-    );
+    throw new InvalidArgumentError(`Invalid image size specified. Must be between 0 and ${Number.MAX_SAFE_INTEGER}.`);
   }
   return Number(parsed.value);
 }
