@@ -82,7 +82,6 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     )
     .option('--force', 'replace an existing FILE', false)
     .action(async (file: string, size: string | undefined, opts) => {
-      failingFile = file;
       const { createCommand } = await import('./commands/create.js');
       exitCode = await createCommand(file, size, opts);
     });
@@ -107,7 +106,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     )
     .option('-p, --progress', 'show a progress bar on a terminal', false)
     .action(async (src: string, dst: string, opts) => {
-      failingFile = src;
+      // No failingFile: convert names the file of each error itself (SRC, DST, or none for usage).
       const { convertCommand } = await import('./commands/convert.js');
       exitCode = await convertCommand(src, dst, { ...opts, signal });
     });

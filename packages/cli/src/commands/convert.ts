@@ -63,6 +63,10 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
       else if (destination.kind === 'block-device')
         await convertInPlace(registry, device, destination, format, opts, copy);
       else await convertToNewFile(registry, device, destination, format, opts, copy);
+    } catch (error) {
+      // What the target did not claim is the source's: its driver's errors, and an abort.
+      if (error instanceof VdiskError && error.filename === undefined) error.filename = src;
+      throw error;
     } finally {
       progress?.stop();
     }
