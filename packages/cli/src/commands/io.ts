@@ -1,6 +1,5 @@
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
-import type { IoDevice } from '../qemu-io/io-device.js';
 import { runIoScript } from '../qemu-io/io-session.js';
 import { writeStdout } from '../stdout.js';
 
@@ -27,7 +26,7 @@ export async function ioCommand(filename: string, opts: IoOptions): Promise<numb
     writable: !opts.readOnly,
   });
   try {
-    if ((device as { probeGuessed?: boolean }).probeGuessed && !opts.readOnly) {
+    if (device.probeGuessed && !opts.readOnly) {
       // QEMU's warning, as qemu-img and qemu-io print it when they open a guessed raw image for writing.
       process.stderr.write(
         `WARNING: Image format was not specified for '${filename}' and probing guessed raw.\n` +
@@ -37,7 +36,7 @@ export async function ioCommand(filename: string, opts: IoOptions): Promise<numb
     }
     const { failed } = await runIoScript(
       {
-        device: device as unknown as IoDevice,
+        device,
         quiet: opts.quiet,
         filename,
         stdout: writeStdout,
