@@ -141,6 +141,43 @@ describe('copyDevice', () => {
     expect(progress.every(([, total]) => total === 10 * MiB)).toBe(true);
   });
 
+  it('moves progress across holes, a map segment at a time', async () => {
+    // 256 MiB with one data block, in no memory: reads give 0xff, writes go nowhere.
+    const size = 256 * MiB;
+    const image: DriverImage = {
+      virtualSize: size,
+      requestAlignment: 512,
+      readv: async (_offset, buffers) => {
+        for (const buffer of buffers) buffer.fill(0xff);
+      },
+      close: async () => {},
+    };
+    const written: number[] = [];
+    const driver: BlockDriver = {
+      name: 'sparse',
+      probe: () => 0,
+      open: async () => image,
+      blockStatus: async (_image, offset, length) =>
+        [
+          { offset, length: Math.max(0, Math.min(200 * MiB, offset + length) - offset), data: false },
+          { offset: 200 * MiB, length: 4096, data: true },
+          { offset: 200 * MiB + 4096, length: offset + length - 200 * MiB - 4096, data: false },
+        ].filter((run) => run.length > 0 && run.offset >= offset && run.offset < offset + length),
+      write: async (_image, offset) => void written.push(offset),
+    };
+    const progress: number[] = [];
+    await copyDevice(
+      new BlockDevice(driver, image, new MemorySource()),
+      new BlockDevice(driver, image, new MemorySource(), { writable: true }),
+      { onProgress: (done) => progress.push(done) },
+    );
+    expect(written).toEqual([200 * MiB]);
+    expect(progress).toContain(64 * MiB);
+    expect(progress).toContain(128 * MiB);
+    expect(progress.at(-1)).toBe(size);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+  });
+
   it('writes every byte, holes included, with a granularity of 0', async () => {
     const source = patternedDisk(8192, [[4096, 512]]);
     const out = target(8192);

@@ -94,6 +94,10 @@ export async function copyDevice(from: BlockDevice, to: BlockDevice, options: Co
         for await (const range of dataRanges(from, { offset: segment, length, wantZero: false, signal })) {
           await copyRange(range.offset, range.length);
         }
+        // Holes count as done: progress moves across a sparse disk too, as qemu-img's -p.
+        await pending;
+        pendingEnd = segment + length;
+        onProgress?.(pendingEnd, total);
       }
     }
   } finally {
