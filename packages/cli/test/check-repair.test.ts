@@ -24,7 +24,7 @@ async function imageWithOrphans(name: string, orphans: number): Promise<{ path: 
   return { path, size };
 }
 
-describe('vdisk check -r', () => {
+describe('vdisk check -r', { timeout: 30_000 }, () => {
   it('-r leaks reclaims orphan slots at the end, says so as qemu-img does, and exits as the repaired image', async () => {
     const { path, size } = await imageWithOrphans('orphans.bochs', 2);
     expect(await runVdisk(['check', path])).toMatchObject({

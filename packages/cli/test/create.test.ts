@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-describe('vdisk create', () => {
+describe('vdisk create', { timeout: 30_000 }, () => {
   it("prints qemu-img's Formatting line and makes a raw file of the exact size", async () => {
     const file = join(dir, 'exact.raw');
     expect(await runVdisk(['create', file, '1.5k'])).toEqual({

@@ -43,7 +43,7 @@ async function workdir(name: string): Promise<{ work: string; src: string; bytes
   return { work, src, bytes };
 }
 
-describe('convert destinations', () => {
+describe('convert destinations', { timeout: 30_000 }, () => {
   it('writes through a symlink: the link stays, its target gets the image', async () => {
     const { work, src, bytes } = await workdir('symlink');
     await mkdir(join(work, 'real'));
@@ -219,7 +219,7 @@ describe('convert destinations', () => {
   );
 });
 
-describe('convert interrupted', () => {
+describe('convert interrupted', { timeout: 30_000 }, () => {
   /** Starts a convert of a 4 GiB sparse raw file and resolves once its temporary file exists. */
   async function startConvert(name: string) {
     const work = join(dir, name);

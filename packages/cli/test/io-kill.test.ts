@@ -37,7 +37,7 @@ describe.each([
   ['raw', Math.max(1, Math.floor(RUNS / 3))],
 ])('vdisk io killed with SIGKILL while writing a %s image', (format, runs) => {
   it(`${runs} random moments: the image opens, checks with at most leaks, and keeps every acknowledged write (seed ${SEED})`, {
-    timeout: 120_000,
+    timeout: 60_000 + runs * 10_000,
   }, async () => {
     const template = join(dir, `template.${format}`);
     expect((await runVdisk(['create', '-f', format, template, String(DISK)])).code).toBe(0);
