@@ -27,6 +27,7 @@ export {
   DriverContractError,
   ImageFormatError,
   InvalidArgumentError,
+  hasErrorCode,
   isVdiskError,
   OutOfRangeError,
   ReadOnlyError,
@@ -38,6 +39,7 @@ export {
   type VdiskErrorCode,
   type VdiskErrorOptions,
 } from './errors.js';
+export { YIELD_INTERVAL_MS, yieldPoint } from './event-loop.js';
 export { assertExactRange, exactOffset } from './exact-offset.js';
 export { IoVector } from './io-vector.js';
 export { MemorySource } from './memory-source.js';

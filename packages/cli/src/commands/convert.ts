@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { type BlockDevice, dataRanges, InvalidArgumentError, throwIfAborted, VdiskError } from '@vdisk/core';
+import { type BlockDevice, dataRanges, InvalidArgumentError, isVdiskError, throwIfAborted } from '@vdisk/core';
 import { openFile, toSystemError } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { type Progress, startProgress } from '../progress.js';
@@ -52,7 +52,7 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
     } catch (error) {
       await out.close().catch(() => {});
       await unlink(temporary).catch(() => {});
-      throw error instanceof VdiskError ? error : toSystemError(error, dst);
+      throw isVdiskError(error) ? error : toSystemError(error, dst);
     } finally {
       progress?.stop();
     }

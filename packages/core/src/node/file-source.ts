@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { AllocatedSizeSource } from '../byte-source.js';
-import { SystemError } from '../errors.js';
+import { isVdiskError, SystemError } from '../errors.js';
 import { assertExactRange } from '../exact-offset.js';
 import { toSystemError } from './system-error.js';
 
@@ -43,7 +43,7 @@ export class FileSource implements AllocatedSizeSource {
       return new FileSource(path, handle, stat.size);
     } catch (error) {
       await handle.close().catch(() => {});
-      throw error instanceof SystemError ? error : toSystemError(error, path);
+      throw isVdiskError(error) ? error : toSystemError(error, path);
     }
   }
 

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { dataRanges } from '../allocation-map.js';
 import type { BlockDevice } from '../block-device.js';
 import { AbortedError, throwIfAborted } from '../errors.js';
+import { yieldPoint } from '../event-loop.js';
 import { resolveStreamRange, type StreamRangeOptions } from './stream-range.js';
 
 /** A piece of the disk that holds data: `data` is the virtual disk at `offset`. */
@@ -20,8 +21,11 @@ export async function* readDataChunks(
   options: StreamRangeOptions = {},
 ): AsyncGenerator<DataChunk, void, undefined> {
   const { offset, end, chunkSize, signal } = resolveStreamRange(device, options);
+  // A device that answers without I/O would otherwise never let an abort's timer run.
+  const pause = yieldPoint();
   for await (const range of dataRanges(device, { offset, length: end - offset, signal })) {
     for (let position = range.offset; position < range.offset + range.length; position += chunkSize) {
+      await pause();
       throwIfAborted(signal);
       const length = Math.min(chunkSize, range.offset + range.length - position);
       const data = await device.read(position, length);
