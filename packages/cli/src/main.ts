@@ -48,7 +48,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .addOption(outputOption())
     .action(async (files: string[], opts) => {
       const { probeCommand } = await import('./commands/probe.js');
-      exitCode = await probeCommand(files, opts);
+      exitCode = await probeCommand(files, { ...opts, signal });
     });
 
   /** A command over one image file, with -f, -o and --output; its errors name the file. */
@@ -65,7 +65,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     async (file: string, opts) => {
       failingFile = file;
       const { infoCommand } = await import('./commands/info.js');
-      exitCode = await infoCommand(file, opts);
+      exitCode = await infoCommand(file, { ...opts, signal });
     },
   );
 
@@ -98,7 +98,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
   ).action(async (file: string, opts) => {
     failingFile = file;
     const { checkCommand } = await import('./commands/check.js');
-    exitCode = await checkCommand(file, opts);
+    exitCode = await checkCommand(file, { ...opts, signal });
   });
 
   program
@@ -108,7 +108,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .argument('<b>')
     .option('-f, --format <fmt>', 'format of the first image (default: probe it)')
     .option('-F, --second-format <fmt>', 'format of the second image (default: probe it)')
-    .option('-s, --strict', 'images of different sizes differ', false)
+    .option('-s, --strict', 'strict: images of different sizes or allocation differ', false)
     // qemu-img compare: 1 means "different", so its errors, usage errors too, exit 2.
     .exitOverride((error) => {
       throw error.exitCode === 0 ? error : new CommanderError(2, error.code, error.message);

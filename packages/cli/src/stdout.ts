@@ -1,3 +1,28 @@
+import { dieBy } from './signals.js';
+
+/**
+ * What vdisk does when standard output fails. A reader that stops early (`vdisk map IMG |
+ * head -1`) closes the pipe: vdisk ends quietly by SIGPIPE, as qemu-img does there (Node
+ * ignores SIGPIPE and would print a stack trace). Any other failure (`> /dev/full`) is one
+ * line, `vdisk: write error: No space left on device`, and exit 1. Standard error failing
+ * has nowhere to be reported and is ignored.
+ */
+export function watchStandardOutput(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') dieBy('SIGPIPE');
+    void import('@vdisk/core/node').then(
+      ({ toSystemError }) => exitWithWriteError(toSystemError(error).message),
+      () => exitWithWriteError(error.message),
+    );
+  });
+  process.stderr.on('error', () => {});
+}
+
+function exitWithWriteError(message: string): never {
+  process.stderr.write(`vdisk: write error: ${message}\n`);
+  process.exit(1);
+}
+
 /**
  * Writes to stdout and waits for it to drain when its buffer is full, so a command that
  * prints a long listing (`map` of a fragmented 8 TB disk) holds no more than the pipe's

@@ -1,10 +1,4 @@
-import {
-  allocationMap,
-  type BlockDriver,
-  type BlockStatusRun,
-  hasErrorCode,
-  PROBE_SIZE,
-} from '@vdisk/core';
+import { allocationMap, type BlockDriver, type BlockStatusRun, hasErrorCode, PROBE_SIZE } from '@vdisk/core';
 import fc from 'fast-check';
 import { assertBytesEqual } from './bytes-equal.js';
 import { type CheckedDevice, openChecked } from './checked-device.js';
@@ -164,8 +158,7 @@ export async function checkOutOfRange(context: CheckContext): Promise<void> {
         () => undefined,
         (e: unknown) => e,
       );
-      if (!hasErrorCode(error, 'ERANGE'))
-        fail(`read(${offset}, ${length}) gave ${String(error)}, not OutOfRangeError`);
+      if (!hasErrorCode(error, 'ERANGE')) fail(`read(${offset}, ${length}) gave ${String(error)}, not OutOfRangeError`);
     }
     const unsafe = await device.read(2 ** 53, 1).then(
       () => undefined,

@@ -12,8 +12,8 @@ describe('isVdiskError', () => {
     // What a plugin's own @vdisk/core makes: another class, the same Symbol.for brand.
     class OtherCopyError extends Error {
       readonly code = 'EFORMAT';
-      readonly [Symbol.for('vdisk.error')] = true;
     }
+    Object.defineProperty(OtherCopyError.prototype, Symbol.for('vdisk.error'), { value: true });
     const error = new OtherCopyError('Image not in TPF format');
     expect(error instanceof VdiskError).toBe(false);
     expect(isVdiskError(error)).toBe(true);

@@ -25,9 +25,9 @@ export {
 export {
   AbortedError,
   DriverContractError,
+  hasErrorCode,
   ImageFormatError,
   InvalidArgumentError,
-  hasErrorCode,
   isVdiskError,
   OutOfRangeError,
   ReadOnlyError,

@@ -1,8 +1,9 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { AllocatedSizeSource } from '../byte-source.js';
-import { isVdiskError, SystemError } from '../errors.js';
+import { InvalidArgumentError, isVdiskError, SystemError } from '../errors.js';
 import { assertExactRange } from '../exact-offset.js';
+import { fileSystemPath } from './file-name.js';
 import { toSystemError } from './system-error.js';
 
 export interface FileSourceOptions {
@@ -26,13 +27,23 @@ export class FileSource implements AllocatedSizeSource {
     this.#size = size;
   }
 
-  /** Opens `path`; rejects with a `SystemError` in the OS's words (`No such file or directory`). */
+  /**
+   * Opens `path` (a name whose non-UTF-8 bytes are escaped as `decodeFileName` does opens
+   * those bytes); rejects with a `SystemError` in the OS's words (`No such file or directory`).
+   */
   static async open(path: string, options: FileSourceOptions = {}): Promise<FileSource> {
+    if (path === '') {
+      // QEMU's words, and no file to name in front of them.
+      throw new InvalidArgumentError("Could not open '': The 'file' block driver requires a file name");
+    }
     let handle: FileHandle;
     try {
       // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever. It changes
       // nothing for regular files.
-      handle = await open(path, (options.writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
+      handle = await open(
+        fileSystemPath(path),
+        (options.writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK,
+      );
     } catch (error) {
       throw toSystemError(error, path);
     }

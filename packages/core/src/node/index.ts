@@ -1,4 +1,5 @@
 // The Node.js edge of core: files and streams. Everything else in @vdisk/core runs anywhere.
+export { decodeFileName, encodeFileName, fileSystemPath } from './file-name.js';
 export { FileSource, type FileSourceOptions } from './file-source.js';
 export { openFile, probeFile } from './open-file.js';
 export { createReadStream, type ReadStreamOptions } from './read-stream.js';

@@ -1,0 +1,55 @@
+/**
+ * Ctrl-C (SIGINT) and SIGTERM. The first one aborts the running command through the
+ * signal main hands it, so that a command that writes cleans up (convert removes its
+ * partial output) and one that reads stops at its next step; the process then ends by
+ * that signal, as qemu-img does (the shell sees 130 or 143). A command that has not ended
+ * GRACE_MS after the signal, or a second signal, ends the process at once.
+ */
+
+/** How long an interrupted command may take to clean up. */
+const GRACE_MS = 3000;
+
+const controller = new AbortController();
+let received: NodeJS.Signals | undefined;
+
+/** Whether SIGINT or SIGTERM has arrived: its AbortedError is then no error to print. */
+export function interrupted(): boolean {
+  return received !== undefined;
+}
+
+/** Listens for SIGINT and SIGTERM; the returned signal aborts when one arrives. */
+export function listenForInterrupts(): AbortSignal {
+  for (const name of ['SIGINT', 'SIGTERM'] as const) process.on(name, () => onInterrupt(name));
+  return controller.signal;
+}
+
+function onInterrupt(name: NodeJS.Signals): void {
+  if (received) dieBy(name);
+  received = name;
+  controller.abort();
+  setTimeout(() => dieBy(name), GRACE_MS).unref();
+}
+
+/**
+ * Ends the command. After an interrupt, a command that still succeeded (a server, whose
+ * normal end is Ctrl-C) exits 0; one the interrupt cut short dies by the signal.
+ */
+export function finish(code: number): void {
+  if (received && code !== 0) dieBy(received);
+  process.exitCode = code;
+}
+
+/**
+ * Dies by `name`'s default action, as if vdisk had never handled it (SIGPIPE too, which
+ * Node ignores from the start): with the listeners gone Node restores the default
+ * disposition, and a signal sent to oneself is delivered before kill returns.
+ */
+export function dieBy(name: NodeJS.Signals): never {
+  process.removeAllListeners(name);
+  if (name === 'SIGPIPE') process.once('SIGPIPE', () => {}).removeAllListeners('SIGPIPE');
+  process.kill(process.pid, name);
+  // Only if the signal did not end the process: the shell's code for it.
+  process.exit(128 + (SIGNAL_NUMBERS[name] ?? 1));
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGPIPE: 13, SIGTERM: 15 };
