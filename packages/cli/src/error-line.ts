@@ -1,5 +1,4 @@
 import { hasErrorCode, isVdiskError } from '@vdisk/core';
-import { encodeFileName } from '@vdisk/core/node';
 import { debug } from './debug-mode.js';
 import { interrupted } from './signals.js';
 
@@ -20,7 +19,6 @@ export function errorLine(error: unknown, filename?: string): string {
 export function reportError(error: unknown, filename?: string): void {
   // Ctrl-C ends a command through an AbortedError: qemu-img says nothing then, nor does vdisk.
   if (interrupted() && hasErrorCode(error, 'EABORT')) return;
-  // A file name's escaped non-UTF-8 bytes (core's decodeFileName) print as themselves, as qemu-img prints them.
-  process.stderr.write(encodeFileName(`${errorLine(error, filename)}\n`));
+  process.stderr.write(`${errorLine(error, filename)}\n`);
   if (debug.enabled && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
 }

@@ -7,7 +7,7 @@
  */
 
 /** How long an interrupted command may take to clean up. */
-const GRACE_MS = 3000;
+const GRACE_MS = 1000;
 
 const controller = new AbortController();
 let received: NodeJS.Signals | undefined;

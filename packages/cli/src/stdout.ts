@@ -1,4 +1,8 @@
+import { encodeFileName } from '@vdisk/core/node';
 import { dieBy } from './signals.js';
+
+/** A file name's escaped non-UTF-8 byte (core's decodeFileName). */
+const ESCAPED_BYTE = /[\uDC80-\uDCFF]/;
 
 /**
  * What vdisk does when standard output fails. A reader that stops early (`vdisk map IMG |
@@ -16,6 +20,17 @@ export function watchStandardOutput(): void {
     );
   });
   process.stderr.on('error', () => {});
+  // Text that holds a file name's escaped non-UTF-8 bytes is written as those bytes, as
+  // qemu-img prints the name it was given (UTF-8 output would turn each into U+FFFD).
+  // Here, once, so that every command's output does it.
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+      write(
+        typeof chunk === 'string' && ESCAPED_BYTE.test(chunk) ? encodeFileName(chunk) : chunk,
+        ...rest,
+      )) as typeof stream.write;
+  }
 }
 
 function exitWithWriteError(message: string): never {

@@ -46,4 +46,5 @@ export { MemorySource } from './memory-source.js';
 export { readSource } from './read-source.js';
 export { type OpenImageOptions, PROBE_SIZE, type ProbeResult, Registry, type RegistryOptions } from './registry.js';
 export { createRegistry } from './registry-container.js';
+export { parseSize } from './size.js';
 export { BLOCK_DRIVER } from './tokens.js';

@@ -20,7 +20,8 @@ export function decodeFileName(bytes: Uint8Array): string {
       i++;
       continue;
     }
-    const extra = lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 ? 3 : 0;
+    const extra =
+      lead >= 0xc2 && lead <= 0xdf ? 1 : lead >= 0xe0 && lead <= 0xef ? 2 : lead >= 0xf0 && lead <= 0xf4 ? 3 : 0;
     let codePoint = extra === 1 ? lead & 0x1f : extra === 2 ? lead & 0x0f : lead & 0x07;
     let valid = extra > 0 && i + extra < bytes.length;
     for (let k = 1; valid && k <= extra; k++) {
