@@ -58,7 +58,7 @@ describe('standard output closed early or failing', () => {
   it('`vdisk map IMG | head -1` ends quietly, by SIGPIPE as qemu-img does', async () => {
     // The map never ends (512 TiB of alternating runs): only the closed pipe stops it.
     const run = await shell(
-      '$VDISK --plugin "$LYING" map --output=json claims-512TiB.lie 2>err | head -1; echo "status ${PIPESTATUS[0]}"; cat err',
+      '$VDISK --plugin "$LYING" map --output=json claims-512TiB.lie 2>err | head -1; echo "status $PIPESTATUS"; cat err',
     );
     expect(run.stdout).toBe(
       '[{ "start": 0, "length": 512, "depth": 0, "present": true, "zero": false, "data": true, "offset": 512},\nstatus 141\n',
@@ -69,7 +69,7 @@ describe('standard output closed early or failing', () => {
   it('`vdisk probe *.img | head -0` ends quietly', async () => {
     await mkdir(join(dir, 'many'));
     for (let i = 0; i < 200; i++) await copyFile(HELLO, join(dir, 'many', `${i}.img`));
-    const run = await shell('$VDISK probe many/*.img 2>err | head -0; echo "status ${PIPESTATUS[0]}"; cat err');
+    const run = await shell('$VDISK probe many/*.img 2>err | head -0; echo "status $PIPESTATUS"; cat err');
     expect(run.stdout).toBe('status 141\n');
   });
 
@@ -159,7 +159,7 @@ describe('file names', () => {
 
   it("probe's window of files in flight survives a low descriptor limit", async () => {
     const run = await shell(
-      'ulimit -n 24; $VDISK probe many/*.img | grep -c "bochs (score 100)"; echo "status ${PIPESTATUS[0]}"',
+      'ulimit -n 24; $VDISK probe many/*.img | grep -c "bochs (score 100)"; echo "status $PIPESTATUS"',
     );
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('200\nstatus 0\n');
