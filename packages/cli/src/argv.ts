@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
  * look for `n\uFFFD.img`. When an argument holds U+FFFD, its bytes are read back from
  * /proc/self/cmdline (Linux) and decoded with core's `decodeFileName`, whose escaped
  * bytes core's file sources open as the same bytes. Elsewhere, or when the command line
- * cannot be matched to argv, the arguments stay as Node decoded them.
+ * cannot be matched to argv, the arguments stay as Node decoded them. Output then writes
+ * those names as their bytes too (`writeEscapedBytes`).
  */
 export async function commandLineArguments(): Promise<string[]> {
   const args = process.argv.slice(2);
@@ -28,6 +29,10 @@ export async function commandLineArguments(): Promise<string[]> {
   const tail = raw.slice(raw.length - args.length);
   // Each byte string must decode (lossily, as Node did) to its argument: else they are not the same list.
   if (tail.length !== args.length || tail.some((bytes, i) => bytes.toString('utf8') !== args[i])) return args;
-  const { decodeFileName } = await import('@vdisk/core/node');
+  const [{ decodeFileName, encodeFileName }, { writeEscapedBytes }] = await Promise.all([
+    import('@vdisk/core/node'),
+    import('./stdout.js'),
+  ]);
+  writeEscapedBytes(encodeFileName);
   return tail.map((bytes, i) => ((args[i] as string).includes('\uFFFD') ? decodeFileName(bytes) : (args[i] as string)));
 }

@@ -1,4 +1,3 @@
-import { encodeFileName } from '@vdisk/core/node';
 import { dieBy } from './signals.js';
 
 /** A file name's escaped non-UTF-8 byte (core's decodeFileName). */
@@ -20,14 +19,20 @@ export function watchStandardOutput(): void {
     );
   });
   process.stderr.on('error', () => {});
-  // Text that holds a file name's escaped non-UTF-8 bytes is written as those bytes, as
-  // qemu-img prints the name it was given (UTF-8 output would turn each into U+FFFD).
-  // Here, once, so that every command's output does it.
+}
+
+/**
+ * Writes text that holds a file name's escaped non-UTF-8 bytes as those bytes, as qemu-img
+ * prints the name it was given (UTF-8 output would turn each into U+FFFD). Installed, for
+ * every command's output at once, only when an argument carried such bytes: `encode` is
+ * core's encodeFileName, loaded then.
+ */
+export function writeEscapedBytes(encode: (text: string) => Uint8Array): void {
   for (const stream of [process.stdout, process.stderr]) {
     const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
     stream.write = ((chunk: unknown, ...rest: unknown[]) =>
       write(
-        typeof chunk === 'string' && ESCAPED_BYTE.test(chunk) ? encodeFileName(chunk) : chunk,
+        typeof chunk === 'string' && ESCAPED_BYTE.test(chunk) ? encode(chunk) : chunk,
         ...rest,
       )) as typeof stream.write;
   }
