@@ -24,7 +24,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .option('--debug', 'print stack traces with errors')
     .option(
       '--plugin <module>',
-      'load a format plugin: an ES module exporting an inversify ContainerModule (repeatable)',
+      'load a format plugin: a file or package exporting an inversify ContainerModule (repeatable)',
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .exitOverride()
@@ -33,11 +33,8 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       const { debug: wantDebug, plugin } = cmd.opts<{ debug?: boolean; plugin?: string[] }>();
       debug.enabled = Boolean(wantDebug);
       if (plugin?.length) {
-        const [{ loadPlugins }, { addFormatModules }] = await Promise.all([
-          import('./plugins.js'),
-          import('./default-registry.js'),
-        ]);
-        addFormatModules(await loadPlugins(plugin));
+        const { loadPlugins } = await import('./plugins.js');
+        await loadPlugins(plugin);
       }
     });
 

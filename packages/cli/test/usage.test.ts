@@ -32,19 +32,19 @@ describe('vdisk usage', () => {
       {
         name: 'raw',
         description: expect.any(String),
-        capabilities: ['probe', 'read', 'map', 'info'],
+        capabilities: ['probe', 'read', 'map', 'info', 'write', 'flush', 'create'],
       },
       {
         name: 'bochs',
         description: expect.any(String),
-        capabilities: ['probe', 'read', 'map', 'info', 'check'],
+        capabilities: ['probe', 'read', 'map', 'info', 'check', 'write', 'flush', 'zero', 'discard', 'create'],
       },
     ]);
     const withPlugin = JSON.parse((await vdisk(['--plugin', PLUGIN, 'formats', '--output=json'])).stdout);
     expect(withPlugin[2]).toEqual({ name: 'tpf', description: expect.any(String), capabilities: ['probe', 'read'] });
     const human = await vdisk(['formats']);
     expect(human.stdout).toContain('bochs');
-    expect(human.stdout).toContain('capabilities: probe, read, map, info, check');
+    expect(human.stdout).toContain('capabilities: probe, read, map, info, check, write');
   });
 
   it('reports a plugin that cannot be loaded on one line', async () => {

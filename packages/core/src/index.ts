@@ -53,7 +53,7 @@ export {
   Registry,
   type RegistryOptions,
 } from './registry.js';
-export { createRegistry } from './registry-container.js';
+export { createRegistry, driversOf } from './registry-container.js';
 export { parseSize } from './size.js';
 export { BLOCK_DRIVER } from './tokens.js';
 export { type TrackedRequest, TrackedRequests } from './tracked-requests.js';
