@@ -22,7 +22,8 @@ export interface DriverConformanceOptions {
 
 /**
  * Defines the block driver conformance tests (vitest) for one driver on one image: probe,
- * open, read, alignment, bounds, concurrency, and a map consistent with read. Call it at
+ * open, read, alignment, bounds, concurrency, a map consistent with read and with the
+ * file, and only typed errors on corrupt input. Call it at
  * the top level of a test file, once per image worth testing.
  */
 export function runDriverConformance(options: DriverConformanceOptions): void {
@@ -53,6 +54,8 @@ export function runDriverConformance(options: DriverConformanceOptions): void {
       timeout,
     );
     test('has a map consistent with read: data runs plus zeros rebuild the disk', checks.checkMapMatchesRead);
+    test("has a map whose file offsets hold the runs' bytes", checks.checkFileOffsets);
+    test('gives only VdiskErrors on corrupt copies of the image (cut short, bits flipped)', checks.checkCorruptInput);
     test('closes', checks.checkClose);
   });
 }
