@@ -39,7 +39,7 @@ export async function loadPlugins(specifiers: readonly string[]): Promise<void> 
     }
     modules.push(chosen);
   }
-  addPluginDrivers(driversOf(...modules));
+  addPluginDrivers(await driversOf(...modules));
 }
 
 /** A ContainerModule of any copy of inversify: its shape, not its class. */

@@ -23,9 +23,13 @@ export function createRegistry(...modules: ContainerModule[]): Registry {
   return container.get(Registry);
 }
 
-/** The drivers the modules bind to BLOCK_DRIVER, in the modules' order: for a registry built by hand. */
-export function driversOf(...modules: ContainerModule[]): BlockDriver[] {
+/**
+ * The drivers the modules bind to BLOCK_DRIVER, in the modules' order: for a registry
+ * built by hand (`new Registry([...mine, ...await driversOf(pluginModule)])`). The modules
+ * may load asynchronously (inversify's loadAsync), as a plugin's may.
+ */
+export async function driversOf(...modules: ContainerModule[]): Promise<BlockDriver[]> {
   const container = new Container();
-  container.load(...modules);
+  await container.loadAsync(...modules);
   return container.getAll(BLOCK_DRIVER, { optional: true });
 }
