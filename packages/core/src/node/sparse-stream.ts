@@ -45,7 +45,9 @@ export interface SparseStreamOptions extends StreamRangeOptions {
  * destroys it with an `AbortedError`, even while no one is reading.
  */
 export function createSparseStream(device: BlockDevice, options: SparseStreamOptions = {}): Readable {
-  const chunks = readDataChunks(device, options);
+  resolveStreamRange(device, options, ['highWaterMark']); // a bad range or key fails here, at creation
+  const { highWaterMark: _, ...range } = options;
+  const chunks = readDataChunks(device, range);
   const stream = Readable.from(chunks, { objectMode: true, highWaterMark: options.highWaterMark ?? 1 });
   const { signal } = options;
   if (signal) {

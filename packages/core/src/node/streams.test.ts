@@ -177,3 +177,14 @@ describe('readDataChunks on a device that answers without I/O', () => {
     expect(disk.statusCalls).toBe(1);
   });
 });
+
+describe('stream options', () => {
+  it('refuse keys they do not know, such as fs.createReadStream’s start and end', async () => {
+    const { device } = patternedDisk(8192, []);
+    const options = { start: 0, end: 511 } as unknown as { offset: number };
+    expect(() => createReadStream(device, options)).toThrow("Unknown stream option 'start'");
+    expect(() => createSparseStream(device, options)).toThrow("Unknown stream option 'start'");
+    await expect(readDataChunks(device, options).next()).rejects.toThrow("Unknown stream option 'start'");
+    expect(() => createReadStream(device, { offset: 0, length: 512, highWaterMark: 512 })).not.toThrow();
+  });
+});
