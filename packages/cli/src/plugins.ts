@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
+import * as nodeModule from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { driversOf, InvalidArgumentError } from '@vdisk/core';
@@ -51,7 +51,7 @@ function pluginUrl(specifier: string): string {
   if (/^\.{0,2}\//.test(specifier) || existsSync(specifier)) return pathToFileURL(resolve(specifier)).href;
   try {
     // A package installed where the user is (`npm install my-format`), by its "default" export.
-    return pathToFileURL(createRequire(join(process.cwd(), 'plugin-parent.js')).resolve(specifier)).href;
+    return pathToFileURL(nodeModule.createRequire(join(process.cwd(), 'plugin-parent.js')).resolve(specifier)).href;
   } catch {
     return specifier; // resolved from vdisk's own location, or the error names it
   }
@@ -72,5 +72,6 @@ function shareCoreWithPlugins(): void {
   };
   // Only in the bundle, where these files are the modules the CLI itself runs.
   if (!existsSync(hooks) || !Object.values(data).every((url) => existsSync(new URL(url)))) return;
-  register(hooks, { data });
+  // node:module's register is Node 20.6's; before it, plugins bring their own core.
+  if (typeof nodeModule.register === 'function') nodeModule.register(hooks, { data });
 }

@@ -3,8 +3,10 @@
  * signal main hands it, so that a command that writes cleans up (convert removes its
  * partial output) and one that reads stops at its next step; the process then ends by
  * that signal, as qemu-img does (the shell sees 130 or 143). A command that has not ended
- * GRACE_MS after the signal, or a second signal, ends the process at once.
+ * GRACE_MS after the signal, or a second signal, ends the process at once (`--debug` says
+ * so when the grace period ran out).
  */
+import { debug } from './debug-mode.js';
 
 /** How long an interrupted command may take to clean up. */
 const GRACE_MS = 1000;
@@ -27,7 +29,10 @@ function onInterrupt(name: NodeJS.Signals): void {
   if (received) dieBy(name);
   received = name;
   controller.abort();
-  setTimeout(() => dieBy(name), GRACE_MS).unref();
+  setTimeout(() => {
+    if (debug.enabled) process.stderr.write(`vdisk: the command did not end within ${GRACE_MS} ms of ${name}\n`);
+    dieBy(name);
+  }, GRACE_MS).unref();
 }
 
 /**
