@@ -1,8 +1,8 @@
 import type { BlockDevice } from './block-device.js';
 import { appendRun } from './block-device.js';
 import type { BlockStatusRun } from './driver.js';
-import { InvalidArgumentError, throwIfAborted } from './errors.js';
-import { yieldPoint } from './event-loop.js';
+import { InvalidArgumentError } from './errors.js';
+import { EventLoopYielder } from './event-loop-yielder.js';
 import { assertExactRange } from './exact-offset.js';
 
 export interface AllocationMapOptions {
@@ -46,10 +46,9 @@ async function* statusWindows(
   }
   const window = Math.ceil(requested / align) * align;
   const end = offset + length;
-  const pause = yieldPoint();
+  const yielder = new EventLoopYielder(options.signal);
   for (let position = offset; position < end; ) {
-    await pause();
-    throwIfAborted(options.signal);
+    await yielder.check();
     // Windows end on alignment boundaries, so no unit is asked about twice.
     const windowEnd = Math.min(end, Math.floor(position / window) * window + window);
     const runs = await device.blockStatus(position, windowEnd - position, { wantZero: options.wantZero ?? true });

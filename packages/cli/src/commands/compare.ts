@@ -1,11 +1,4 @@
-import {
-  allocationMap,
-  type BlockDevice,
-  type BlockStatusRun,
-  dataRanges,
-  throwIfAborted,
-  yieldPoint,
-} from '@vdisk/core';
+import { allocationMap, type BlockDevice, type BlockStatusRun, dataRanges, EventLoopYielder } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { reportError } from '../error-line.js';
@@ -95,7 +88,7 @@ async function firstDifference(
   const bufferB = new Uint8Array(CHUNK_SIZE);
   // Reads that need no I/O (a disk that claims more than its file holds) resolve at once:
   // yield now and then, or Ctrl-C could never run.
-  const pause = yieldPoint();
+  const yielder = new EventLoopYielder(signal);
   for (let window = 0; window < common; window += MAP_WINDOW) {
     const windowEnd = Math.min(window + MAP_WINDOW, common);
     const statusMismatch = strict ? await firstStatusMismatch(a, b, window, windowEnd, signal) : undefined;
@@ -113,8 +106,7 @@ async function firstDifference(
     let done = window;
     for (const range of ranges) {
       for (let position = Math.max(done, range.offset); position < range.offset + range.length; position = done) {
-        await pause();
-        throwIfAborted(signal);
+        await yielder.check();
         done = Math.min(position + CHUNK_SIZE, contentEnd);
         const x = bufferA.subarray(0, done - position);
         const y = bufferB.subarray(0, done - position);
@@ -130,8 +122,7 @@ async function firstDifference(
     const length = Math.min(MAP_WINDOW, longer.virtualSize - window);
     for (const range of await dataIn(longer, window, length, signal)) {
       for (let position = range.offset; position < range.offset + range.length; position += CHUNK_SIZE) {
-        await pause();
-        throwIfAborted(signal);
+        await yielder.check();
         const x = bufferA.subarray(0, Math.min(CHUNK_SIZE, range.offset + range.length - position));
         await longer.readInto(x, position);
         const at = x.findIndex((byte) => byte !== 0);

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { dataRanges } from '../allocation-map.js';
 import type { BlockDevice } from '../block-device.js';
 import { AbortedError, throwIfAborted } from '../errors.js';
-import { yieldPoint } from '../event-loop.js';
+import { EventLoopYielder } from '../event-loop-yielder.js';
 import { resolveStreamRange, type StreamRangeOptions } from './stream-range.js';
 
 /** A piece of the disk that holds data: `data` is the virtual disk at `offset`. */
@@ -22,11 +22,10 @@ export async function* readDataChunks(
 ): AsyncGenerator<DataChunk, void, undefined> {
   const { offset, end, chunkSize, signal } = resolveStreamRange(device, options);
   // A device that answers without I/O would otherwise never let an abort's timer run.
-  const pause = yieldPoint();
+  const yielder = new EventLoopYielder(signal);
   for await (const range of dataRanges(device, { offset, length: end - offset, signal })) {
     for (let position = range.offset; position < range.offset + range.length; position += chunkSize) {
-      await pause();
-      throwIfAborted(signal);
+      await yielder.check();
       const length = Math.min(chunkSize, range.offset + range.length - position);
       const data = await device.read(position, length);
       throwIfAborted(signal);
