@@ -11,7 +11,8 @@ describe('vdisk usage', () => {
   it('prints help listing the commands', async () => {
     const run = await vdisk(['--help']);
     expect(run.code).toBe(0);
-    for (const command of ['probe', 'info', 'convert', 'formats']) expect(run.stdout).toContain(`  ${command}`);
+    for (const command of ['probe', 'info', 'create', 'convert', 'io', 'formats'])
+      expect(run.stdout).toContain(`  ${command}`);
   });
 
   it('reports usage errors on one line with exit 1', async () => {

@@ -1,11 +1,9 @@
-import { injectable, multiInject, optional, unmanaged } from 'inversify';
 import { type Backing, BackingChainError, type BackingOpener, MAX_BACKING_DEPTH } from './backing-chain.js';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
 import type { BlockDriver, DriverImage } from './driver.js';
-import { InvalidArgumentError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
+import { InvalidArgumentError, isVdiskError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
 import { PROBE_SIZE } from './probe-size.js';
-import { BLOCK_DRIVER } from './tokens.js';
 import { unsafeCacheSource } from './unsafe-cache-source.js';
 import { createVolatileOverlay } from './volatile-overlay.js';
 
@@ -89,16 +87,16 @@ export interface RegistryOptions {
  * The formats vdisk knows, and format detection after QEMU's block.c: every driver
  * scores the first sector, the highest score wins, and a tie goes to the driver
  * registered last.
+ *
+ * A plain class: `new Registry([new RawDriver(), new BochsDriver()])` needs no container,
+ * and loads no inversify (the CLI's probe starts faster for it). `createRegistry` builds one
+ * from ContainerModules, where the drivers arrive by multi-injection.
  */
-@injectable()
 export class Registry {
   readonly #drivers: readonly BlockDriver[];
   readonly #emptyFileFormat: string;
 
-  constructor(
-    @multiInject(BLOCK_DRIVER) @optional() drivers: BlockDriver[] = [],
-    @unmanaged() options: RegistryOptions = {},
-  ) {
+  constructor(drivers: readonly BlockDriver[] = [], options: RegistryOptions = {}) {
     const seen = new Set<string>();
     for (const driver of drivers) {
       if (seen.has(driver.name)) throw new VdiskError('EINVAL', `Two drivers are named '${driver.name}'`);
@@ -230,7 +228,7 @@ export class Registry {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new VdiskError(
-        error instanceof VdiskError ? error.code : 'EIO',
+        isVdiskError(error) ? error.code : 'EIO',
         `Could not open backing file: Could not open '${reference.filename}': ${message}`,
         { cause: error },
       );
@@ -268,7 +266,7 @@ export class Registry {
     } catch (error) {
       await opened.source.close();
       // The parent's own errors name the parent, not the image that led to it.
-      if (error instanceof VdiskError && error.filename === undefined) error.filename = opened.filename;
+      if (isVdiskError(error) && error.filename === undefined) error.filename = opened.filename;
       throw error;
     }
   }

@@ -12,7 +12,6 @@ import {
   ImageFormatError,
   InvalidArgumentError,
   type ModifiedTimeSource,
-  type WriteOptions,
   writeSource,
 } from '@vdisk/core';
 import { BochsImage } from './bochs-image.js';
@@ -166,8 +165,8 @@ export class BochsRedologDriver implements BlockDriver<RedologImage> {
    * `discard`: clearing a redolog's bit would show the base's bytes, not zeros, so core
    * writes zeros instead.
    */
-  write(image: RedologImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
-    return image.write(offset, buffers, options);
+  write(image: RedologImage, offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    return image.write(offset, buffers);
   }
 
   flush(image: RedologImage): Promise<void> {

@@ -12,7 +12,6 @@ import {
   ImageFormatError,
   InvalidArgumentError,
   ReadOnlyError,
-  type WriteOptions,
   writeSource,
 } from '@vdisk/core';
 import {
@@ -88,8 +87,9 @@ export class BochsSparseDriver implements BlockDriver<SparseImage> {
     return image.blockStatus(offset, length);
   }
 
-  write(image: SparseImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
-    return image.write(offset, buffers, options?.fua ?? false);
+  /** Core flushes after a FUA write (the contract), so `fua` needs nothing here. */
+  write(image: SparseImage, offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    return image.write(offset, buffers);
   }
 
   flush(image: SparseImage): Promise<void> {

@@ -122,7 +122,7 @@ export class SparseImage implements DriverImage {
     });
   }
 
-  async write(offset: number, buffers: readonly Uint8Array[], fua: boolean): Promise<void> {
+  async write(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
     if (!this.writable) throw new ReadOnlyError();
     const iov = new IoVector(buffers);
     await this.#lock.runExclusive(async () => {
@@ -147,7 +147,6 @@ export class SparseImage implements DriverImage {
         await this.source.flush?.();
         await this.#writeEntries(fresh);
       }
-      if (fua) await this.source.flush?.();
     });
   }
 

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, copyFile, link, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { commitDevice, InvalidArgumentError, VdiskError } from '@vdisk/core';
+import { commitDevice, InvalidArgumentError, isVdiskError } from '@vdisk/core';
 import { openFile, toSystemError } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { printWarning } from '../warnings.js';
@@ -42,7 +42,7 @@ export async function commitCommand(filename: string, opts: CommitOptions): Prom
     try {
       await commitDevice(top, base, { signal: opts.signal });
     } catch (error) {
-      if (error instanceof VdiskError && error.filename === undefined) error.filename = baseName;
+      if (isVdiskError(error) && error.filename === undefined) error.filename = baseName;
       throw error;
     } finally {
       await base.close();

@@ -1,4 +1,4 @@
-import { type AllocatedSizeSource, backingChain } from '@vdisk/core';
+import { type AllocatedSizeSource, backingChain, throwIfAborted } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { humanSize } from '../human-size.js';
@@ -8,6 +8,7 @@ export interface InfoOptions {
   format?: string;
   options?: Record<string, string>;
   output: 'human' | 'json';
+  signal?: AbortSignal;
 }
 
 /** `vdisk info FILE`, after `qemu-img info`. */
@@ -18,6 +19,7 @@ export async function infoCommand(filename: string, opts: InfoOptions): Promise<
     onWarning: printWarning,
   });
   try {
+    throwIfAborted(opts.signal);
     const actualSize = await (device.source as AllocatedSizeSource).allocatedSize();
     const specific = device.info();
     const [backing] = backingChain(device);
