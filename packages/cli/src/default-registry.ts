@@ -1,5 +1,5 @@
 import { type BlockDriver, Registry } from '@vdisk/core';
-import { BochsDriver } from '@vdisk/format-bochs';
+import { BochsDriver, BochsRedologDriver, BochsSparseDriver } from '@vdisk/format-bochs';
 import { RawDriver } from '@vdisk/format-raw';
 
 /** Drivers of the format plugins loaded from `--plugin`, added once by main before a command runs. */
@@ -16,5 +16,11 @@ export function addPluginDrivers(drivers: readonly BlockDriver[]): void {
  * `vdisk probe`); plugins' ContainerModules are resolved where they are loaded.
  */
 export function defaultRegistry(): Registry {
-  return new Registry([new RawDriver(), new BochsDriver(), ...pluginDrivers]);
+  return new Registry([
+    new RawDriver(),
+    new BochsDriver(),
+    new BochsSparseDriver(),
+    new BochsRedologDriver(),
+    ...pluginDrivers,
+  ]);
 }
