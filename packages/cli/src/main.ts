@@ -78,6 +78,11 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       ),
     )
     .option('--force', 'replace an existing FILE', false)
+    .option(
+      '-b, --backing-file <base>',
+      "an overlay's base (bochs-redolog); its size is the image's when SIZE is not given",
+    )
+    .option('-F, --backing-format <fmt>', "the base's format (default: probe it)")
     .action(async (file: string, size: string | undefined, opts) => {
       const { createCommand } = await import('./commands/create.js');
       exitCode = await createCommand(file, size, opts);

@@ -146,6 +146,37 @@ describe('redologs', () => {
     expect(Buffer.from(await readFile(base)).equals(Buffer.from(expectedDisk()))).toBe(true);
   });
 
+  it('create -f bochs-redolog takes its size from the base: -o base=, and qemu-img -b BASE -F FMT', async () => {
+    const sub = await mkdtemp(join(dir, 'create-'));
+    const base = join(sub, 'disk.img');
+    await writeFile(base, baseBytes());
+    const log = `${base}.redolog`;
+    const made = await runVdisk(['create', '-f', 'bochs-redolog', '-o', `base=${base},base-format=raw`, log]);
+    expect(made).toMatchObject({ code: 0, stderr: '' });
+    expect(made.stdout).toBe(`Formatting '${log}', fmt=bochs-redolog size=${DISK} base=${base} base-format=raw\n`);
+    const info = JSON.parse((await runVdisk(['info', '--output=json', '-o', 'base-format=raw', log])).stdout);
+    expect(info).toMatchObject({ format: 'bochs-redolog', 'virtual-size': DISK, 'backing-filename': 'disk.img' });
+    expect(info['format-specific'].data).toMatchObject({ subtype: 'Undoable', timestamp: 0, 'allocated-extents': 0 });
+    // An empty redolog reads as its base.
+    const out = join(sub, 'out.raw');
+    expect((await runVdisk(['convert', '-o', 'base-format=raw', '-O', 'raw', log, out])).code).toBe(0);
+    expect(Buffer.from(await readFile(out)).equals(Buffer.from(baseBytes()))).toBe(true);
+    // qemu-img's spelling: -b relative to the new image's directory; another name gets a warning.
+    const other = join(sub, 'journal.log');
+    const withB = await runVdisk(['create', '-f', 'bochs-redolog', '-b', 'disk.img', '-F', 'raw', other]);
+    expect(withB.code).toBe(0);
+    expect(withB.stderr).toBe(
+      `vdisk: warning: ${other} is not named disk.img.redolog: open it with -o base=${join(sub, 'disk.img')}\n`,
+    );
+    expect((await runVdisk(['info', '-o', `base=${base},base-format=raw`, other])).code).toBe(0);
+    expect(
+      await runVdisk(['create', '-f', 'bochs-redolog', '-b', 'missing.img', join(sub, 'x.redolog')]),
+    ).toMatchObject({
+      code: 1,
+      stderr: `vdisk: ${join(sub, 'missing.img')}: No such file or directory\n`,
+    });
+  });
+
   it('commit of an image without a base is an error', async () => {
     const file = join(dir, 'plain.bochs');
     await writeFile(file, buildBochsImage({ diskSize: DISK }));
