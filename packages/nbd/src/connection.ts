@@ -163,7 +163,7 @@ export class NbdConnection {
   async #transmit(n: Negotiated): Promise<string> {
     const { maxPayload } = this.#options;
     for (;;) {
-      if (this.#socket.writableLength > WRITE_HIGH_WATER) {
+      if (this.#socket.writableLength > WRITE_HIGH_WATER && !this.#socket.destroyed) {
         // The client does not read its replies: stop reading its requests until it does.
         await new Promise<void>((resolve) => {
           const done = () => {

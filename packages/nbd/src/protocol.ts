@@ -32,16 +32,17 @@ export const REP_ACK = 1;
 export const REP_SERVER = 2;
 export const REP_INFO = 3;
 export const REP_META_CONTEXT = 4;
+/** Error replies have bit 31 set (written unsigned: `|` would make them negative). */
 const REP_ERROR = 0x80000000;
-export const REP_ERR_UNSUP = REP_ERROR | 1;
-export const REP_ERR_POLICY = REP_ERROR | 2;
-export const REP_ERR_INVALID = REP_ERROR | 3;
-export const REP_ERR_PLATFORM = REP_ERROR | 4;
-export const REP_ERR_TLS_REQD = REP_ERROR | 5;
-export const REP_ERR_UNKNOWN = REP_ERROR | 6;
-export const REP_ERR_SHUTDOWN = REP_ERROR | 7;
-export const REP_ERR_BLOCK_SIZE_REQD = REP_ERROR | 8;
-export const REP_ERR_TOO_BIG = REP_ERROR | 9;
+export const REP_ERR_UNSUP = REP_ERROR + 1;
+export const REP_ERR_POLICY = REP_ERROR + 2;
+export const REP_ERR_INVALID = REP_ERROR + 3;
+export const REP_ERR_PLATFORM = REP_ERROR + 4;
+export const REP_ERR_TLS_REQD = REP_ERROR + 5;
+export const REP_ERR_UNKNOWN = REP_ERROR + 6;
+export const REP_ERR_SHUTDOWN = REP_ERROR + 7;
+export const REP_ERR_BLOCK_SIZE_REQD = REP_ERROR + 8;
+export const REP_ERR_TOO_BIG = REP_ERROR + 9;
 
 export const INFO_EXPORT = 0;
 export const INFO_NAME = 1;

@@ -50,6 +50,9 @@ export class SocketReader {
 
   /** Exactly `length` bytes (a view of the socket's chunk where it can, a copy where they span chunks). */
   read(length: number): Promise<Buffer> {
+    // Once the peer is gone, what it sent before is not served: no reply could reach it.
+    if (this.#ended) return Promise.reject(this.#ended);
+    if (length === 0) return Promise.resolve(Buffer.alloc(0));
     if (length <= this.#buffered && this.#pending === undefined) return Promise.resolve(this.#take(length));
     return this.#wait(length, true) as Promise<Buffer>;
   }
