@@ -73,7 +73,7 @@ export async function serveCommand(filename: string, opts: ServeOptions): Promis
   } finally {
     await server.close();
     try {
-      if (exportWritable(entry)) await entry.device.flush?.();
+      if (exportWritable(entry)) await device.flush();
     } finally {
       await device.close();
       if (listening && listen.options.path !== undefined) await removeSocket(listen.options.path);
