@@ -26,9 +26,11 @@ export class RawNbdClient {
     this.reader = new SocketReader(socket, 64 * 1024 * 1024);
   }
 
-  static connect(path: string): Promise<RawNbdClient> {
+  /** Connects to a Unix socket (a path) or a TCP port. */
+  static connect(target: string | { host: string; port: number }): Promise<RawNbdClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ path }, () => resolve(new RawNbdClient(socket)));
+      const options = typeof target === 'string' ? { path: target } : target;
+      const socket = connect(options, () => resolve(new RawNbdClient(socket)));
       socket.once('error', reject);
     });
   }

@@ -1,16 +1,17 @@
 /**
  * The NBD clients and server that `vdisk serve` is checked against (libnbd-bin's nbdinfo
- * and nbdcopy, python3-libnbd's nbdsh, qemu-utils' qemu-nbd, besides peers.ts's tools),
- * and a helper that runs `vdisk serve` until the test stops it.
+ * and nbdcopy, python3-libnbd's nbdsh, qemu-utils' qemu-nbd, besides peers.ts's tools).
  *
  * `describeNbdInterop` is `describeInterop` with these tools too: it skips with a warning
  * that names what is missing, or fails under VDISK_REQUIRE_INTEROP=1 (CI).
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { describe, it } from 'vitest';
-import { missingPeers, REQUIRE_INTEROP, type RunResult, run, VDISK_BUNDLE } from './peers.js';
+import { missingPeers, REQUIRE_INTEROP, type RunResult, run } from './peers.js';
+
+export { type Served, serve } from '../serve-process.js';
 
 export const NBD_TOOLS = ['qemu-nbd', 'nbdinfo', 'nbdcopy', 'nbdsh'] as const;
 export type NbdTool = (typeof NBD_TOOLS)[number];
@@ -72,46 +73,6 @@ export function nbdTool(tool: NbdTool, args: readonly string[]): Promise<RunResu
     execFile(path, args, { encoding: 'utf8', env }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') reject(error);
       else resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** A running `vdisk serve`. */
-export interface Served {
-  /** The URI it printed, for qemu and libnbd. */
-  uri: string;
-  child: ChildProcess;
-  /** Everything it wrote to stderr so far. */
-  stderr(): string;
-  /** Sends the signal and resolves with the exit code and stderr once it ended. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stderr: string }>;
-}
-
-/** Starts `vdisk serve ARGS` and resolves once it says where it listens. */
-export function serve(args: readonly string[]): Promise<Served> {
-  const child = spawn(process.execPath, [VDISK_BUNDLE, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`vdisk serve did not start:\n${stderr}`)), 20_000);
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      stderr += text;
-      const match = /^vdisk: serving .* on (\S+)$/m.exec(stderr);
-      if (!match) return;
-      clearTimeout(timer);
-      resolve({
-        uri: match[1] as string,
-        child,
-        stderr: () => stderr,
-        stop: async (signal = 'SIGTERM') => {
-          if (child.exitCode === null) child.kill(signal);
-          return { code: await exited, stderr };
-        },
-      });
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`vdisk serve exited with ${code} before listening:\n${stderr}`));
     });
   });
 }
