@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { BlockStatusRun } from '@vdisk/core';
+import { exportStatus, type StatusRun } from './export-status.js';
 import { BASE_ALLOCATION_ID, type Negotiated, negotiate } from './handshake.js';
 import { InflightBudget } from './inflight-budget.js';
 import { exportWritable, type NbdExport } from './nbd-device.js';
@@ -324,13 +324,9 @@ export class NbdConnection {
       return [...simpleReply(request, 0), buffer];
     }
     // Structured: holes become OFFSET_HOLE chunks (as qemu-nbd's sparse reads), unless DF.
-    const sparse = (request.flags & CMD_FLAG_DF) === 0 && device.blockStatus !== undefined && length > 0;
+    const sparse = (request.flags & CMD_FLAG_DF) === 0 && length > 0;
     const runs = sparse
-      ? mergeRuns(
-          await (device.blockStatus as NonNullable<typeof device.blockStatus>).call(device, offset, length, {
-            wantZero: false,
-          }),
-        )
+      ? (await exportStatus(device, offset, length, false)).map((run) => ({ ...run, data: !run.zero }))
       : [{ offset, length, data: true }];
     await Promise.all(
       runs
@@ -364,26 +360,22 @@ export class NbdConnection {
     const device = n.export.device;
     const reqOne = (request.flags & CMD_FLAG_REQ_ONE) !== 0;
     const end = offset + request.length;
-    const statusOf = async (window: number): Promise<BlockStatusRun[]> => {
-      const length = Math.min(window, end - offset);
-      return device.blockStatus
-        ? device.blockStatus(offset, length, { wantZero: true })
-        : [{ offset, length, data: true }];
-    };
+    const statusOf = async (window: number) =>
+      toDescriptors(await exportStatus(device, offset, Math.min(window, end - offset), true));
     let descriptors: { length: number; flags: number }[];
     if (reqOne) {
       // qemu-img map asks for one run over the rest of the disk each time: look only as
       // far as that run goes, so a walk over a fragmented disk stays linear.
       let window = FIRST_RUN_WINDOW;
       for (;;) {
-        descriptors = toDescriptors(await statusOf(window));
+        descriptors = await statusOf(window);
         const first = descriptors[0];
         if (!first || first.length < Math.min(window, end - offset) || window >= end - offset) break;
         window *= 2;
       }
       descriptors = descriptors.slice(0, 1);
     } else {
-      descriptors = toDescriptors(await statusOf(STATUS_WINDOW)).slice(0, MAX_DESCRIPTORS);
+      descriptors = (await statusOf(STATUS_WINDOW)).slice(0, MAX_DESCRIPTORS);
     }
     const body = Buffer.alloc(4 + 8 * descriptors.length);
     body.writeUInt32BE(BASE_ALLOCATION_ID, 0);
@@ -461,27 +453,10 @@ function chunkHeader(request: Request, flags: number, type: number, length: numb
   return header;
 }
 
-/** Runs of the same kind merged, whatever their file offsets: the client sees virtual offsets only. */
-function mergeRuns(runs: readonly BlockStatusRun[]): { offset: number; length: number; data: boolean }[] {
-  const merged: { offset: number; length: number; data: boolean }[] = [];
-  for (const run of runs) {
-    const last = merged[merged.length - 1];
-    if (last && last.data === run.data && last.offset + last.length === run.offset) last.length += run.length;
-    else merged.push({ offset: run.offset, length: run.length, data: run.data });
-  }
-  return merged;
-}
-
-function toDescriptors(runs: readonly BlockStatusRun[]): { length: number; flags: number }[] {
+function toDescriptors(runs: readonly StatusRun[]): { length: number; flags: number }[] {
   const descriptors: { length: number; flags: number }[] = [];
   for (const run of runs) {
-    const flags = run.data ? 0 : run.allocated ? STATE_ZERO : STATE_HOLE | STATE_ZERO;
-    const last = descriptors[descriptors.length - 1];
-    // A descriptor's length is a u32: split runs longer than that.
-    if (last && last.flags === flags && last.length + run.length <= MAX_DESCRIPTOR_LENGTH) {
-      last.length += run.length;
-      continue;
-    }
+    const flags = (run.hole ? STATE_HOLE : 0) | (run.zero ? STATE_ZERO : 0);
     let remaining = run.length;
     while (remaining > 0) {
       const length = Math.min(remaining, MAX_DESCRIPTOR_LENGTH);

@@ -18,6 +18,11 @@ export interface NbdDevice {
   writeZeroes?(offset: number, length: number, options?: ZeroOptions): Promise<void>;
   discard?(offset: number, length: number): Promise<void>;
   flush?(): Promise<void>;
+  /**
+   * The image's parent, when it has one (an overlay over its base): what the allocation
+   * map calls not allocated here reads as the parent's bytes there.
+   */
+  readonly backing?: { readonly device: NbdDevice } | undefined;
 }
 
 /** One export of a server: a device under a name (the empty string is the default export). */

@@ -261,3 +261,51 @@ RawNbdClient.prototype.handshakeRest = async function (this: RawNbdClient) {
   const info = replies.find((r) => r.type === P.REP_INFO && r.data.readUInt16BE(0) === P.INFO_EXPORT);
   return { size: info?.data.readBigUInt64BE(2) ?? 0n, flags: info?.data.readUInt16BE(10) ?? 0 };
 };
+
+describe('an export over a backing image', () => {
+  it('reports and reads what the top image does not hold from its parent: base data is data, not a hole', async () => {
+    const base = patterned(64 * 1024);
+    base.allocated.set([1, 1, 1, 1, 0, 0, 0, 0, 1, 1]);
+    const top = new MemoryDevice(64 * 1024);
+    top.allocated.set([0, 1]);
+    top.bytes.fill(0xee, 4096, 8192);
+    // Reads through to the base where the top holds nothing (what core's backing chain does).
+    const overlay = Object.assign(top, {
+      backing: { device: base },
+      readInto: async (buffer: Uint8Array, offset: number) => {
+        for (let at = 0; at < buffer.length; at++) {
+          const unit = Math.floor((offset + at) / 4096);
+          buffer[at] = (top.allocated[unit] ? top.bytes : base.bytes)[offset + at] as number;
+        }
+      },
+    });
+    const { client } = await startServer([{ name: '', device: overlay }]);
+    const c = await client();
+    await c.handshake();
+    c.request(P.CMD_BLOCK_STATUS, 0, 64 * 1024);
+    expect(descriptors((await c.chunks())[0]?.payload)).toEqual([
+      [16384, 0],
+      [16384, P.STATE_HOLE | P.STATE_ZERO],
+      [8192, 0],
+      [24576, P.STATE_HOLE | P.STATE_ZERO],
+    ]);
+    c.request(P.CMD_READ, 0, 64 * 1024);
+    const chunks = await c.chunks();
+    const bytes = Buffer.alloc(64 * 1024);
+    for (const chunk of chunks) {
+      if (chunk.type === P.REPLY_TYPE_OFFSET_DATA)
+        chunk.payload.subarray(8).copy(bytes, Number(chunk.payload.readBigUInt64BE(0)));
+    }
+    const expected = Buffer.from(base.bytes);
+    expected.fill(0, 16384, 32768);
+    expected.fill(0, 40960);
+    expected.fill(0xee, 4096, 8192);
+    expect(bytes.equals(expected)).toBe(true);
+    expect(chunks.map((chunk) => chunk.type)).toEqual([
+      P.REPLY_TYPE_OFFSET_DATA,
+      P.REPLY_TYPE_OFFSET_HOLE,
+      P.REPLY_TYPE_OFFSET_DATA,
+      P.REPLY_TYPE_OFFSET_HOLE,
+    ]);
+  });
+});
