@@ -137,6 +137,26 @@ describe('vdisk serve', () => {
     expect(existsSync(socket)).toBe(false);
   });
 
+  it('warns as qemu-nbd for a guessed raw image, and refuses a write that would make sector 0 another format', async () => {
+    const image = await rawImage('guessed.img', 64 * 1024);
+    const socket = join(dir, 'guessed.sock');
+    const served = await serve(['--socket', socket, image]);
+    expect(served.stderr()).toContain(
+      `WARNING: Image format was not specified for '${image}' and probing guessed raw.\n`,
+    );
+    const client = await RawNbdClient.connect(socket);
+    await client.handshake({ structured: false });
+    const bochsHeader = (await readFile(new URL('../../../examples/hello.bochs', import.meta.url))).subarray(0, 512);
+    client.request(P.CMD_WRITE, 0, 512, 0, bochsHeader);
+    expect(await client.reply()).toMatchObject({ error: P.NBD_EPERM });
+    client.request(P.CMD_WRITE, 0, 512, 0, Buffer.alloc(512, 0x5a));
+    expect(await client.reply()).toMatchObject({ error: 0 });
+    client.destroy();
+    expect((await served.stop()).code).toBe(0);
+    const contents = await readFile(image);
+    expect(contents.subarray(0, 512).equals(Buffer.alloc(512, 0x5a))).toBe(true);
+  });
+
   it('lists the export under its name and refuses another name', async () => {
     const image = await rawImage('list.raw', 4096);
     const socket = join(dir, 'list.sock');

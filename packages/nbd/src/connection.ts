@@ -318,13 +318,19 @@ export class NbdConnection {
   async #read(n: Negotiated, request: Request, offset: number): Promise<Uint8Array[]> {
     const device = n.export.device;
     const { length } = request;
+    if (length === 0) {
+      // Nothing to send: OFFSET_DATA must carry at least one byte.
+      return n.structuredReplies
+        ? [chunkHeader(request, REPLY_FLAG_DONE, REPLY_TYPE_NONE, 0)]
+        : simpleReply(request, 0);
+    }
     const buffer = Buffer.allocUnsafe(length);
     if (!n.structuredReplies) {
       await device.readInto(buffer, offset);
       return [...simpleReply(request, 0), buffer];
     }
     // Structured: holes become OFFSET_HOLE chunks (as qemu-nbd's sparse reads), unless DF.
-    const sparse = (request.flags & CMD_FLAG_DF) === 0 && length > 0;
+    const sparse = (request.flags & CMD_FLAG_DF) === 0;
     const runs = sparse
       ? (await exportStatus(device, offset, length, false)).map((run) => ({ ...run, data: !run.zero }))
       : [{ offset, length, data: true }];
@@ -351,7 +357,6 @@ export class NbdConnection {
         chunks.push(head, body);
       }
     });
-    if (chunks.length === 0) chunks.push(chunkHeader(request, REPLY_FLAG_DONE, REPLY_TYPE_NONE, 0));
     return chunks;
   }
 

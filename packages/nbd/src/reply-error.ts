@@ -6,6 +6,7 @@ export function nbdErrorOf(error: unknown): number {
   if (isVdiskError(error)) {
     switch (error.code) {
       case 'EROFS':
+      case 'EPERM': // a guessed raw image's first sector (CVE-2008-2004's guard)
         return NBD_EPERM;
       case 'ERANGE':
       case 'EINVAL':

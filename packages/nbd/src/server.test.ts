@@ -125,6 +125,12 @@ describe('transmission', () => {
     expect([chunks[3]?.payload.readBigUInt64BE(0), chunks[3]?.payload.readUInt32BE(8)]).toEqual([16384n, 2048]);
     expect(chunks.map((c) => c.flags & P.REPLY_FLAG_DONE)).toEqual([0, 0, 0, 1]);
 
+    // Length 0: a NONE chunk (OFFSET_DATA carries at least a byte); simple: no data.
+    structured.request(P.CMD_READ, 4096, 0);
+    expect((await structured.chunks()).map((c) => [c.type, c.flags])).toEqual([[P.REPLY_TYPE_NONE, P.REPLY_FLAG_DONE]]);
+    simple.request(P.CMD_READ, 4096, 0);
+    expect(await simple.reply()).toMatchObject({ kind: 'simple', error: 0, data: undefined });
+
     // DF: one OFFSET_DATA chunk, holes included.
     structured.request(P.CMD_READ, 2048, 4 * 4096, P.CMD_FLAG_DF);
     const whole = await structured.chunks();

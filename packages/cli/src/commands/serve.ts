@@ -45,6 +45,14 @@ export async function serveCommand(filename: string, opts: ServeOptions): Promis
     writable,
   });
   const log = (line: string) => process.stderr.write(`vdisk: ${line}\n`);
+  if (device.probeGuessed && writable) {
+    // qemu-nbd's warning, word for word: core refuses writes that would change what sector 0 probes as.
+    process.stderr.write(
+      `WARNING: Image format was not specified for '${filename}' and probing guessed raw.\n` +
+        '         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n' +
+        "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+    );
+  }
   const name = opts.export ?? '';
   const entry: NbdExport = { name, device, readOnly: !writable };
   const server = createNbdServer({ exports: [entry], log, debug: debug.enabled });
