@@ -13,9 +13,11 @@ export interface Served {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; stderr: string }>;
 }
 
-/** Starts `vdisk serve ARGS` and resolves once it says where it listens. */
-export function serve(args: readonly string[]): Promise<Served> {
-  const child = spawn(process.execPath, [VDISK, 'serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Starts `vdisk GLOBAL serve ARGS` and resolves once it says where it listens. */
+export function serve(args: readonly string[], globalArgs: readonly string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [VDISK, ...globalArgs, 'serve', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return new Promise((resolve, reject) => {

@@ -157,6 +157,31 @@ describe('vdisk serve', () => {
     expect(contents.subarray(0, 512).equals(Buffer.alloc(512, 0x5a))).toBe(true);
   });
 
+  it('serves a format that cannot write read-only, without being asked', async () => {
+    // The test format of probe.test.ts (sectors stored reversed): a plugin with no write capability.
+    const plugin = new URL('./fixtures/tpf-plugin.mjs', import.meta.url).pathname;
+    const tpf = Buffer.alloc(1536);
+    tpf.write('TPF1');
+    tpf[4] = 2;
+    tpf[512] = 9;
+    const image = join(dir, 'disk.tpf');
+    await writeFile(image, tpf);
+    const socket = join(dir, 'tpf.sock');
+    const served = await serve(['--socket', socket, image], ['--plugin', plugin]);
+    expect(served.stderr()).toContain(`vdisk: serving ${image} (tpf, read-only) on `);
+    const client = await RawNbdClient.connect(socket);
+    const { flags, blockSizes } = await client.handshake({ structured: false });
+    expect(flags & P.TFLAG_READ_ONLY).toBe(P.TFLAG_READ_ONLY);
+    expect(blockSizes?.[0]).toBe(512);
+    client.request(P.CMD_READ, 0, 512);
+    const read = await client.reply(512);
+    expect(read.kind === 'simple' && read.data?.[511]).toBe(9);
+    client.request(P.CMD_WRITE, 0, 512, 0, Buffer.alloc(512));
+    expect(await client.reply()).toMatchObject({ error: P.NBD_EPERM });
+    client.destroy();
+    expect((await served.stop()).code).toBe(0);
+  });
+
   it('lists the export under its name and refuses another name', async () => {
     const image = await rawImage('list.raw', 4096);
     const socket = join(dir, 'list.sock');

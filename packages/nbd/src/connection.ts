@@ -46,6 +46,8 @@ export interface ConnectionOptions {
   maxPayload: number;
   maxRequestsInFlight: number;
   maxBytesInFlight: number;
+  /** A client that has not finished the handshake by then is dropped (qemu-nbd's handshake limit). */
+  handshakeTimeout: number;
   /** One line per connection (and per request with `debug`). */
   log?: (line: string) => void;
   debug: boolean;
@@ -119,6 +121,9 @@ export class NbdConnection {
 
   async #run(): Promise<void> {
     let outcome = 'closed by the client';
+    const timer = setTimeout(() => {
+      this.#reader.end(new DisconnectedError(`no handshake within ${this.#options.handshakeTimeout / 1000} s`));
+    }, this.#options.handshakeTimeout);
     try {
       const negotiated = await negotiate({
         reader: this.#reader,
@@ -126,6 +131,7 @@ export class NbdConnection {
         exports: this.#options.exports,
         maxPayload: this.#options.maxPayload,
       });
+      clearTimeout(timer);
       if (!negotiated) {
         outcome = 'aborted the handshake';
       } else {
@@ -134,6 +140,8 @@ export class NbdConnection {
       }
     } catch (error) {
       outcome = this.#stopping ? 'closed by the server' : `dropped: ${errorMessage(error)}`;
+    } finally {
+      clearTimeout(timer);
     }
     await this.#budget.idle();
     await new Promise<void>((resolve) => {

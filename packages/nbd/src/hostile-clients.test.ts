@@ -103,6 +103,23 @@ describe('hostile handshakes', () => {
   });
 });
 
+describe('idle clients', () => {
+  it('drops a client that does not finish the handshake in time, and keeps one that did', async () => {
+    const d = device();
+    const server = await startServer([{ name: '', device: d }], { handshakeTimeout: 200 });
+    const silent = await server.client();
+    const slow = await server.client();
+    await slow.start();
+    const served = await server.client();
+    await served.handshake({ structured: false });
+    await Promise.all([silent.closed(), slow.closed()]);
+    expect(server.log.join('\n')).toMatch(/no handshake within 0.2 s/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    served.request(P.CMD_READ, 0, 512);
+    expect(await served.reply(512)).toMatchObject({ error: 0 });
+  });
+});
+
 describe('hostile requests', () => {
   it('refuses reads and writes past the maximum payload with EOVERFLOW (structured) or EINVAL, skipping the payload', async () => {
     const d = device();

@@ -13,6 +13,8 @@ export interface NbdServerOptions {
   maxRequestsInFlight?: number;
   /** Bytes of READ and WRITE payloads a connection may have in flight; default twice `maxPayload`. */
   maxBytesInFlight?: number;
+  /** Milliseconds a client has to finish the handshake before it is dropped; default 10 s, as qemu-nbd. */
+  handshakeTimeout?: number;
   /** Receives one line per connection when it ends, and with `debug` one per request. */
   log?: (line: string) => void;
   debug?: boolean;
@@ -54,7 +56,12 @@ export class NbdServer {
     if (!Number.isSafeInteger(maxBytesInFlight) || maxBytesInFlight < maxPayload) {
       throw new InvalidArgumentError(`Bytes in flight ${maxBytesInFlight} is less than the maximum payload`);
     }
+    const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    if (!Number.isSafeInteger(handshakeTimeout) || handshakeTimeout < 1) {
+      throw new InvalidArgumentError(`Handshake timeout ${handshakeTimeout} is not a positive integer`);
+    }
     this.#options = {
+      handshakeTimeout,
       maxPayload,
       maxRequestsInFlight,
       maxBytesInFlight,
@@ -97,6 +104,7 @@ export class NbdServer {
       maxPayload: this.#options.maxPayload,
       maxRequestsInFlight: this.#options.maxRequestsInFlight,
       maxBytesInFlight: this.#options.maxBytesInFlight,
+      handshakeTimeout: this.#options.handshakeTimeout,
       log: this.#options.log,
       debug: this.#options.debug,
     });
