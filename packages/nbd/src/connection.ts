@@ -48,6 +48,8 @@ export interface ConnectionOptions {
   maxBytesInFlight: number;
   /** A client that has not finished the handshake by then is dropped (qemu-nbd's handshake limit). */
   handshakeTimeout: number;
+  /** After `stop`, how long a client has to take its last replies before its socket is cut. */
+  stopTimeout: number;
   /** One line per connection (and per request with `debug`). */
   log?: (line: string) => void;
   debug: boolean;
@@ -117,6 +119,9 @@ export class NbdConnection {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#reader.end(new DisconnectedError('The server is shutting down'));
+    // Requests in flight finish on the device whatever happens; only their replies need
+    // the client, and one that does not read them must not hold the server up for ever.
+    setTimeout(() => this.#socket.destroy(), this.#options.stopTimeout).unref();
   }
 
   async #run(): Promise<void> {

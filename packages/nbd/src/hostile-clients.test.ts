@@ -307,6 +307,21 @@ describe('bounded memory under pipelining', () => {
     expect(d.maxInFlight).toBe(4);
   });
 
+  it('close() does not wait for ever for a client that does not read its replies', async () => {
+    const d = device(32 * MiB);
+    const server = await startServer([{ name: '', device: d }], { stopTimeout: 300 });
+    const c = await server.client();
+    await c.handshake({ structured: false });
+    c.socket.pause();
+    for (let i = 0; i < 200; i++) c.request(P.CMD_READ, (i % 32) * MiB, MiB);
+    await expect.poll(() => d.inFlight === 0 && server.server.connections === 1).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const start = Date.now();
+    await server.server.close();
+    expect(Date.now() - start).toBeLessThan(3000);
+    expect(server.server.connections).toBe(0);
+  });
+
   it('stops reading requests from a client that does not read its replies', async () => {
     const d = device(32 * MiB);
     const server = await startServer([{ name: '', device: d }]);

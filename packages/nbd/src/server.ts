@@ -15,6 +15,8 @@ export interface NbdServerOptions {
   maxBytesInFlight?: number;
   /** Milliseconds a client has to finish the handshake before it is dropped; default 10 s, as qemu-nbd. */
   handshakeTimeout?: number;
+  /** Milliseconds `close()` lets a client take its last replies before cutting it off; default 5 s. */
+  stopTimeout?: number;
   /** Receives one line per connection when it ends, and with `debug` one per request. */
   log?: (line: string) => void;
   debug?: boolean;
@@ -60,8 +62,13 @@ export class NbdServer {
     if (!Number.isSafeInteger(handshakeTimeout) || handshakeTimeout < 1) {
       throw new InvalidArgumentError(`Handshake timeout ${handshakeTimeout} is not a positive integer`);
     }
+    const stopTimeout = options.stopTimeout ?? 5000;
+    if (!Number.isSafeInteger(stopTimeout) || stopTimeout < 0) {
+      throw new InvalidArgumentError(`Stop timeout ${stopTimeout} is not a non-negative integer`);
+    }
     this.#options = {
       handshakeTimeout,
+      stopTimeout,
       maxPayload,
       maxRequestsInFlight,
       maxBytesInFlight,
@@ -105,6 +112,7 @@ export class NbdServer {
       maxRequestsInFlight: this.#options.maxRequestsInFlight,
       maxBytesInFlight: this.#options.maxBytesInFlight,
       handshakeTimeout: this.#options.handshakeTimeout,
+      stopTimeout: this.#options.stopTimeout,
       log: this.#options.log,
       debug: this.#options.debug,
     });
