@@ -28,6 +28,7 @@ export class SocketReader {
   #buffered = 0;
   #pending: PendingRead | undefined;
   #ended: Error | undefined;
+  #flowing = true;
 
   constructor(socket: Socket, highWater = 256 * 1024) {
     this.#socket = socket;
@@ -100,7 +101,14 @@ export class SocketReader {
         pending.resolve(pending.into);
       }
     }
-    if (this.#pending || this.#buffered < this.#highWater) this.#socket.resume();
+    this.#flow(this.#pending !== undefined || this.#buffered < this.#highWater);
+  }
+
+  /** Pauses or resumes the socket, on changes only (both cost a tick). */
+  #flow(flowing: boolean): void {
+    if (flowing === this.#flowing) return;
+    this.#flowing = flowing;
+    if (flowing) this.#socket.resume();
     else this.#socket.pause();
   }
 
@@ -121,7 +129,7 @@ export class SocketReader {
         this.#consume(n);
       }
     }
-    if (this.#buffered < this.#highWater) this.#socket.resume();
+    if (this.#buffered < this.#highWater) this.#flow(true);
     return result;
   }
 
