@@ -289,6 +289,43 @@ describe('bounded memory under pipelining', () => {
     for (let i = 0; i < 8; i++) expect(d.bytes[i * MiB + 12345]).toBe(i + 1);
   });
 
+  it('holds at most 64 MiB of sixteen pipelined 32 MiB writes, not 512 MiB (default limits)', async () => {
+    // A device of 1 GiB that keeps nothing: it only counts what is in flight.
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const sink = {
+      virtualSize: 1024 * MiB,
+      requestAlignment: 512,
+      writable: true,
+      readInto: async () => {},
+      write: async (_offset: number, bytes: Uint8Array) => {
+        inFlight += bytes.length;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await gate;
+        inFlight -= bytes.length;
+      },
+    };
+    const server = await startServer([{ name: '', device: sink }]);
+    const c = await server.client();
+    await c.handshake({ structured: false });
+    const before = process.memoryUsage().arrayBuffers;
+    const payload = Buffer.alloc(32 * MiB, 0x77); // one buffer, written sixteen times: the client holds 32 MiB
+    for (let i = 0; i < 16; i++) c.request(P.CMD_WRITE, i * 32 * MiB, 32 * MiB, 0, payload);
+    await expect.poll(() => inFlight, { timeout: 10_000 }).toBe(64 * MiB);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(inFlight).toBe(64 * MiB);
+    // The server holds two payloads, the client one (plus the chunks they were read from,
+    // not yet collected): far from the 512 MiB that reading every payload would take.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(160 * MiB);
+    release();
+    for (let i = 0; i < 16; i++) expect(await c.reply()).toMatchObject({ error: 0 });
+    expect(maxInFlight).toBe(64 * MiB);
+  });
+
   it('caps the requests in flight', async () => {
     const d = device();
     let release!: () => void;

@@ -45,8 +45,11 @@ export class RawNbdClient {
     return greeting.readUInt16BE(16);
   }
 
+  /** Writes the parts in order (without concatenating them: a big payload is not copied). */
   send(...parts: Uint8Array[]): void {
-    this.socket.write(Buffer.concat(parts));
+    this.socket.cork();
+    for (const part of parts) if (part.length > 0) this.socket.write(part);
+    this.socket.uncork();
   }
 
   sendOption(option: number, data: Uint8Array = Buffer.alloc(0), length = data.length): void {
