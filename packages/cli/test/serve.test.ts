@@ -182,6 +182,26 @@ describe('vdisk serve', () => {
     expect((await served.stop()).code).toBe(0);
   });
 
+  it('serves a window of a raw file with -o offset=,size= (a partition)', async () => {
+    const bytes = Buffer.alloc(16384);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = i >> 9;
+    const image = join(dir, 'window.raw');
+    await writeFile(image, bytes);
+    const socket = join(dir, 'window.sock');
+    const served = await serve(['-f', 'raw', '-o', 'offset=4096,size=8192', '--socket', socket, image]);
+    const client = await RawNbdClient.connect(socket);
+    const { size } = await client.handshake({ structured: false });
+    expect(size).toBe(8192n);
+    client.request(P.CMD_READ, 0, 8192);
+    const read = await client.reply(8192);
+    expect(read.kind === 'simple' && read.data?.equals(bytes.subarray(4096, 12288))).toBe(true);
+    client.request(P.CMD_WRITE, 8192, 512, 0, Buffer.alloc(512));
+    expect(await client.reply()).toMatchObject({ error: P.NBD_ENOSPC }); // the window's end, not the file's
+    client.destroy();
+    expect((await served.stop()).code).toBe(0);
+    expect((await readFile(image)).equals(bytes)).toBe(true);
+  });
+
   it('lists the export under its name and refuses another name', async () => {
     const image = await rawImage('list.raw', 4096);
     const socket = join(dir, 'list.sock');
