@@ -202,6 +202,29 @@ describe('vdisk serve', () => {
     expect((await readFile(image)).equals(bytes)).toBe(true);
   });
 
+  it('on SIGTERM waits past the usual 1 s grace for a client that does not take its replies, then exits 0', async () => {
+    const MiB = 1024 * 1024;
+    const image = join(dir, 'stuck.raw');
+    await writeFile(image, '');
+    await truncate(image, 32 * MiB);
+    const socket = join(dir, 'stuck.sock');
+    const served = await serve(['-f', 'raw', '--socket', socket, image]);
+    const client = await RawNbdClient.connect(socket);
+    await client.handshake({ structured: false });
+    client.request(P.CMD_WRITE, 0, 4096, 0, Buffer.alloc(4096, 0x42));
+    expect(await client.reply()).toMatchObject({ error: 0 });
+    client.socket.pause(); // from now on, never read a reply
+    for (let i = 0; i < 200; i++) client.request(P.CMD_READ, (i % 32) * MiB, MiB);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const start = Date.now();
+    const { code, stderr } = await served.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(Date.now() - start).toBeGreaterThan(1500); // it was not cut off by the 1 s grace
+    expect(stderr).toMatch(/connection 1 from unix socket: .*closed by the server/);
+    expect((await readFile(image)).subarray(0, 4096).equals(Buffer.alloc(4096, 0x42))).toBe(true);
+    client.destroy();
+  }, 20_000);
+
   it('lists the export under its name and refuses another name', async () => {
     const image = await rawImage('list.raw', 4096);
     const socket = join(dir, 'list.sock');

@@ -5,6 +5,7 @@ import { openFile, probeFile } from '@vdisk/core/node';
 import { createNbdServer, exportWritable, type NbdExport } from '@vdisk/nbd';
 import { debug } from '../debug-mode.js';
 import { defaultRegistry } from '../default-registry.js';
+import { extendInterruptGrace } from '../signals.js';
 
 export interface ServeOptions {
   format?: string;
@@ -16,6 +17,11 @@ export interface ServeOptions {
   export?: string;
   signal?: AbortSignal;
 }
+
+/** How long a stopping server waits for a client to take its last replies. */
+const STOP_TIMEOUT_MS = 5000;
+/** And then for the flush and close of the image. */
+const FLUSH_GRACE_MS = 25_000;
 
 /** The operating system's words for what goes wrong when binding, as qemu-nbd prints them. */
 const BIND_ERRORS: Record<string, string> = {
@@ -55,7 +61,10 @@ export async function serveCommand(filename: string, opts: ServeOptions): Promis
   }
   const name = opts.export ?? '';
   const entry: NbdExport = { name, device, readOnly: !writable };
-  const server = createNbdServer({ exports: [entry], log, debug: debug.enabled });
+  const server = createNbdServer({ exports: [entry], log, debug: debug.enabled, stopTimeout: STOP_TIMEOUT_MS });
+  // On SIGINT/SIGTERM the clients' requests finish (a client gets STOP_TIMEOUT_MS to take
+  // its replies), then the image is flushed and closed: more than the usual grace.
+  extendInterruptGrace(STOP_TIMEOUT_MS + FLUSH_GRACE_MS);
   let listening = false;
   try {
     if (opts.signal?.aborted) return 0;
