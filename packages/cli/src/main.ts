@@ -167,6 +167,23 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     });
 
   program
+    .command('serve')
+    .description('serve the image over NBD until SIGINT or SIGTERM (after qemu-nbd)')
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .option('--read-only', 'serve it read-only (clients get EPERM for writes)', false)
+    .option('--socket <path>', 'listen on this Unix socket')
+    .option('--port <n>', 'listen on this TCP port (0: any free port)')
+    .option('--bind <addr>', 'with --port: the address to listen on (default 127.0.0.1)')
+    .option('--export <name>', 'the export name (default: the empty name)', '')
+    .action(async (file: string, opts) => {
+      // Usage errors name no file; open errors carry the file's name themselves.
+      const { serveCommand } = await import('./commands/serve.js');
+      exitCode = await serveCommand(file, { ...opts, signal });
+    });
+
+  program
     .command('formats')
     .description('list the registered formats and their capabilities')
     .addOption(outputOption())

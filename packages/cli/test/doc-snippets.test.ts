@@ -100,7 +100,7 @@ beforeAll(async () => {
   const modules = join(dir, 'node_modules');
   await mkdir(join(modules, '@vdisk'), { recursive: true });
   await mkdir(join(modules, '@types'));
-  for (const name of ['core', 'format-raw', 'format-bochs', 'conformance']) {
+  for (const name of ['core', 'format-raw', 'format-bochs', 'conformance', 'nbd']) {
     await symlink(join(ROOT, 'packages', name), join(modules, '@vdisk', name));
   }
   await symlink(join(ROOT, 'packages/core/node_modules/inversify'), join(modules, 'inversify'));
