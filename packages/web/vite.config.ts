@@ -1,0 +1,9 @@
+import { defineConfig } from 'vite';
+
+// A static site: relative asset paths, so dist/ works from any folder or subpath. The
+// workspace packages are used as tsc built them (their dist/), decorators compiled.
+export default defineConfig({
+  root: import.meta.dirname,
+  base: './',
+  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', reportCompressedSize: false },
+});
