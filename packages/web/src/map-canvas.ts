@@ -74,7 +74,7 @@ export class MapCanvas {
   draw(): void {
     const { columns, rows } = this.#grid;
     const width = this.element.clientWidth || 640;
-    this.#cellPx = Math.max(3, Math.min(24, Math.floor(width / columns)));
+    this.#cellPx = Math.max(3, Math.min(14, Math.floor(width / columns)));
     const ratio = window.devicePixelRatio || 1;
     const cssWidth = columns * this.#cellPx;
     const cssHeight = rows * this.#cellPx;

@@ -4,12 +4,11 @@
  * compare the page with. `describeBrowser` skips with a message naming what is missing,
  * or fails when VDISK_REQUIRE_INTEROP=1 (CI), like the interop suite's describeInterop.
  */
-import { accessSync, constants, existsSync, mkdtempSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { describe, it } from 'vitest';
 import { peerPaths, REQUIRE_INTEROP, VDISK_BUNDLE } from '../../cli/test/interop/peers.js';
 
@@ -53,13 +52,15 @@ export function describeBrowser(name: string, body: () => void): void {
   describe.skip(name, body);
 }
 
-/** Headless Chromium with a fresh profile, as the brief for CI asks: no network chatter, no first-run. */
-export function launchChromium(): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vdisk-chromium-')), {
+/**
+ * Headless Chromium with the flags CI wants: no network chatter, no first run. Playwright
+ * gives it a fresh --user-data-dir of its own (a temporary profile, removed at close);
+ * each test opens its own context, with its own viewport.
+ */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
     args: [
       '--headless',
       '--no-sandbox',
