@@ -346,18 +346,18 @@ describeBrowser('the web page, driven in headless Chromium', () => {
   });
 
   it('opens a 1 TiB image claim in under a second, holding a few MiB of it, and cancels its conversion', async () => {
-    // 1 TiB in 262144 extents of 4 MiB (a 1 MiB catalog), three extents written.
+    // 1 TiB in 262144 extents of 4 MiB (a 1 MiB catalog); 32 extents spread over the disk
+    // are written whole, so the file is 129 MiB: far more than the page may hold of it.
     const tib = 2 ** 40;
     const claimPath = join(dir, 'claim.img');
     await writeFile(
       claimPath,
       buildBochsImage({
         diskSize: tib,
-        writes: [
-          { offset: 0, data: new Uint8Array(4096).fill(1) },
-          { offset: tib / 2, data: new Uint8Array(4096).fill(2) },
-          { offset: tib - 4096, data: new Uint8Array(4096).fill(3) },
-        ],
+        writes: Array.from({ length: 32 }, (_, k) => ({
+          offset: (k * tib) / 32,
+          data: new Uint8Array(4 * MiB).fill(k + 1),
+        })),
       }),
     );
     const claim = await newPage();
@@ -391,13 +391,22 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     const mapped = Date.now() - started;
     sampling = false;
     await sampler;
+    await cdp.send('HeapProfiler.collectGarbage');
+    const retained = (await heap()) - baseline;
     const panelData = await claim.locator('.file-panel').evaluate((element: HTMLElement) => ({ ...element.dataset }));
     console.info(
-      `[browser] 1 TiB claim: info shown after ${opened} ms (${panelData.openedMs} ms in the page), ` +
-        `map walked after ${mapped} ms; JS heap and buffers peak ${((peak - baseline) / MiB).toFixed(1)} MiB over the empty page`,
+      `[browser] 1 TiB claim (a 129 MiB file): info shown after ${opened} ms (${panelData.openedMs} ms in the page), ` +
+        `map walked after ${mapped} ms; JS heap and buffers over the empty page: peak ${(
+          (peak - baseline) / MiB
+        ).toFixed(1)} MiB (garbage included), ${(retained / MiB).toFixed(1)} MiB retained`,
     );
-    expect(opened).toBeLessThan(1000);
-    expect(peak - baseline).toBeLessThan(12 * MiB);
+    // Under a second from the file's arrival to its info on screen, as the page times it;
+    // the test's own clock adds Playwright's handing over of the file.
+    expect(Number(panelData.openedMs)).toBeLessThan(1000);
+    expect(opened).toBeLessThan(2000);
+    // The peak counts garbage not yet collected; what stays is the catalog and the map's cells.
+    expect(peak - baseline).toBeLessThan(16 * MiB);
+    expect(retained).toBeLessThan(4 * MiB);
     expect(await claim.locator('.info pre').textContent()).toContain('virtual size: 1 TiB (1099511627776 bytes)');
     await shot('7-one-tib-claim', claim);
 
