@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { holesLayout, patternSectors } from '../../cli/test/interop/disk-contents.js';
-import { bximageConvert, makeScratchDir, removeScratchDir, vdiskOk } from '../../cli/test/interop/peers.js';
+import { bximageConvert, makeScratchDir, removeScratchDir, vdisk, vdiskOk } from '../../cli/test/interop/peers.js';
 import { hexRow } from '../src/hex-rows.js';
 import { describeBrowser, launchChromium, serveStatic } from './browser-peers.js';
 
@@ -145,8 +145,11 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     expect(await image.locator('.check pre').textContent()).toBe((await vdiskOk('check', imagePath)).trimEnd());
     await shot('1-image-dropped');
 
+    // One panel at a time: the tab's.
+    expect(await page.locator('.file-panel:visible').count()).toBe(1);
     await page.locator('[role=tab]', { hasText: 'disk.raw' }).click();
     const rawPanel = panel('disk.raw');
+    expect(await image.isVisible()).toBe(false);
     expect(await rawPanel.locator('.probe-result').textContent()).toBe(
       'disk.raw: raw (score 1, guessed: no other format matched)',
     );
@@ -282,6 +285,23 @@ describeBrowser('the web page, driven in headless Chromium', () => {
       .toBe(String(offset + 16 * 16));
   });
 
+  it('says clearly when a file claims a format but is not a valid image of it, as vdisk does', async () => {
+    const badPath = join(dir, 'bad.img');
+    await writeFile(badPath, buildBochsImage({ diskSize: 10 * MiB, catalogSize: 4, extentSize: 4096 }));
+    const cli = await vdisk('info', badPath);
+    expect(cli.code).toBe(1);
+    const message = cli.stderr.trim().replace(`vdisk: ${badPath}: `, '');
+    await dropFiles(page, [badPath]);
+    const bad = panel('bad.img');
+    await expect
+      .poll(() => bad.locator('.error[role=alert]').textContent())
+      .toBe(`bad.img: ${message}. It is not an image vdisk can open as bochs.`);
+    // Its own bytes are still there to look at.
+    expect(await bad.locator('.hex[data-view=file] .row').first().textContent()).toContain('|Bochs Virtual HD|');
+    await shot('5-not-an-image');
+    await page.locator('[role=tab]', { hasText: 'disk.img' }).click();
+  });
+
   it('is readable at 200% zoom: nothing wider than the window', async () => {
     // A 1280 x 900 window at 200%: 640 x 450 CSS pixels, two device pixels each.
     const zoomed = await newPage({ width: 640, height: 450, deviceScaleFactor: 2 });
@@ -291,7 +311,7 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await zoomed.locator('[data-mapped=true]').waitFor();
     const overflow = await zoomed.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
-    await shot('5-zoom-200', zoomed);
+    await shot('6-zoom-200', zoomed);
     await zoomed.context().close();
   });
 
@@ -316,7 +336,7 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await file.saveAs(saved);
     expect((await readFile(saved)).equals(expected)).toBe(true);
     await download.locator('.convert[data-state=done]').waitFor();
-    await shot('6-converted-download', download);
+    await shot('7-converted-download', download);
     await download.context().close();
 
     // The File System Access API: the picker answers with a file of the origin's private
@@ -408,7 +428,7 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     expect(peak - baseline).toBeLessThan(16 * MiB);
     expect(retained).toBeLessThan(4 * MiB);
     expect(await claim.locator('.info pre').textContent()).toContain('virtual size: 1 TiB (1099511627776 bytes)');
-    await shot('7-one-tib-claim', claim);
+    await shot('8-one-tib-claim', claim);
 
     // Cancel as soon as the conversion starts: it stops, and nothing is downloaded.
     let downloads = 0;
@@ -424,7 +444,7 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await claim.locator('.convert[data-state=cancelled]').waitFor();
     expect(await claim.locator('.convert-status').textContent()).toBe('Cancelled: the partial copy was thrown away.');
     expect(downloads).toBe(0);
-    await shot('8-convert-cancelled', claim);
+    await shot('9-convert-cancelled', claim);
     if (process.env.VDISK_WEB_SCREENSHOT === '1') await copyFile(join(ARTIFACTS, 'readme.png'), README_PICTURE);
     await claim.context().close();
   });
