@@ -9,6 +9,7 @@ import {
 } from '@vdisk/core';
 import { humanSize, infoLines, MAP_COLOURS, MAP_KIND_LABELS, MAP_KINDS } from '@vdisk/view';
 import { checkText } from './check-text.js';
+import { withBreaks } from './event-loop.js';
 import { HexView } from './hex-view.js';
 import { MapCanvas } from './map-canvas.js';
 import { MapTable } from './map-table.js';
@@ -123,7 +124,7 @@ export class FilePanel {
       size: device.virtualSize,
       read: (offset, length) => device.read(offset, length),
       nextData: async (from, signal) => {
-        for await (const range of dataRanges(device, { offset: from, signal })) return range.offset;
+        for await (const range of withBreaks(dataRanges(device, { offset: from, signal }))) return range.offset;
         return undefined;
       },
     });

@@ -1,5 +1,6 @@
 import { allocationMap, type BlockDevice, type BlockStatusRun } from '@vdisk/core';
 import { MapCells } from '@vdisk/view';
+import { withBreaks } from './event-loop.js';
 
 /** Every this many runs, the walk notes where a run starts: the table seeks from there. */
 export const RUNS_PER_CHECKPOINT = 256;
@@ -41,7 +42,7 @@ export class MapWalk {
   async walk(options: { signal?: AbortSignal; onRuns?(): void } = {}): Promise<void> {
     const { cellSize } = this.cells;
     let lastReport = performance.now();
-    for await (const run of allocationMap(this.device, { signal: options.signal })) {
+    for await (const run of withBreaks(allocationMap(this.device, { signal: options.signal }))) {
       if (this.#runCount % RUNS_PER_CHECKPOINT === 0) this.#checkpoints.push(run.offset);
       this.#runCount++;
       this.cells.add(run);
@@ -65,7 +66,7 @@ export class MapWalk {
     if (offset === undefined) return [];
     const result: BlockStatusRun[] = [];
     let index = checkpoint * RUNS_PER_CHECKPOINT;
-    for await (const run of allocationMap(this.device, { offset, signal })) {
+    for await (const run of withBreaks(allocationMap(this.device, { offset, signal }))) {
       if (index >= first) result.push(run);
       index++;
       if (result.length === count || index >= this.#runCount) break;
@@ -78,7 +79,7 @@ export class MapWalk {
     const cell = Math.floor(offset / this.cells.cellSize);
     if (this.cells.covered <= offset) return undefined;
     const from = this.#cellRunStart[cell] ?? 0;
-    for await (const run of allocationMap(this.device, { offset: from, signal })) {
+    for await (const run of withBreaks(allocationMap(this.device, { offset: from, signal }))) {
       if (run.offset + run.length > offset) return run;
     }
     return undefined;

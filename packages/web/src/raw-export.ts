@@ -1,4 +1,5 @@
 import { allocationMap, type BlockDevice, throwIfAborted } from '@vdisk/core';
+import { withBreaks } from './event-loop.js';
 
 /**
  * Where a raw copy of a disk goes. Positions only grow; what is never written reads as
@@ -42,7 +43,7 @@ export async function exportRaw(device: BlockDevice, sink: RawSink, options: Raw
   const total = device.virtualSize;
   try {
     await sink.begin?.(total);
-    for await (const run of allocationMap(device, { wantZero: false, signal: options.signal })) {
+    for await (const run of withBreaks(allocationMap(device, { wantZero: false, signal: options.signal }))) {
       if (run.data) {
         for (let position = run.offset; position < run.offset + run.length; ) {
           throwIfAborted(options.signal);
