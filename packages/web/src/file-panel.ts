@@ -162,7 +162,7 @@ export class FilePanel {
       table.update();
       const { covered } = walk.cells;
       progress.textContent = walk.done
-        ? `${walk.runCount} runs; one cell = ${humanSize(walk.cells.cellSize)}.`
+        ? `${walk.runCount} ${walk.runCount === 1 ? 'run' : 'runs'}; one cell = ${humanSize(walk.cells.cellSize)}.`
         : `Walking the map: ${humanSize(covered)} of ${humanSize(device.virtualSize)}, ${walk.runCount} runs so far…`;
     };
     try {

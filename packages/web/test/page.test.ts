@@ -285,6 +285,24 @@ describeBrowser('the web page, driven in headless Chromium', () => {
       .toBe(String(offset + 16 * 16));
   });
 
+  it('maps an 8 TiB claim of a million extents, a 512-byte file, as vdisk map does', async () => {
+    // The hostile corpus's disk-8tib-header-only: catalog 0x100000 entries of 8 MiB extents,
+    // all past the end of the file (they read as zeros: slot 0, whose bitmap is past the end too).
+    const tib8 = 8 * 2 ** 40;
+    const header = buildBochsImage({ diskSize: tib8, catalogSize: 0x100000, extentSize: 8 * MiB, bitmapSize: 2048 });
+    const claimPath = join(dir, 'claim-8tib.img');
+    await writeFile(claimPath, header.subarray(0, 512));
+    const runs = JSON.parse(await vdiskOk('map', '--output=json', claimPath)) as MapRun[];
+    expect(runs).toEqual([{ start: 0, length: tib8, depth: 0, present: false, zero: true, data: false }]);
+    await page.setInputFiles('#file-input', claimPath);
+    const claim = panel('claim-8tib.img');
+    await claim.and(page.locator('[data-mapped=true]')).waitFor({ timeout: 30_000 });
+    expect(await claim.locator('.map-progress').textContent()).toBe('1 run; one cell = 2 GiB.');
+    expect(await claim.locator('canvas').getAttribute('data-cells')).toBe('4096');
+    const rows = await claim.locator('.map-table .virtual-rows .row').allTextContents();
+    expect(rows).toEqual([`0${tib8}hole (not allocated)`]);
+  });
+
   it('says clearly when a file claims a format but is not a valid image of it, as vdisk does', async () => {
     const badPath = join(dir, 'bad.img');
     await writeFile(badPath, buildBochsImage({ diskSize: 10 * MiB, catalogSize: 4, extentSize: 4096 }));
