@@ -7,6 +7,7 @@ export {
   MAX_MAP_CELLS,
   MapCells,
   type MapKind,
+  type MapRunLike,
   MIN_CELL_SIZE,
   runKind,
 } from './map-cells.js';

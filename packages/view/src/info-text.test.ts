@@ -30,4 +30,16 @@ describe('infoLines', () => {
       'disk size: unavailable',
     ]);
   });
+
+  it('names a backing file as qemu-img does, with the path opened when it differs', () => {
+    const facts = { filename: 'top.img', format: 'bochs', virtualSize: 512, actualSize: 512 };
+    expect(
+      infoLines({ ...facts, backing: { filename: 'base.img', fullFilename: '/d/base.img', format: 'raw' } }).slice(4),
+    ).toEqual(['backing file: base.img (actual path: /d/base.img)', 'backing file format: raw']);
+    expect(
+      infoLines({ ...facts, backing: { filename: '/d/base.img', fullFilename: '/d/base.img', format: 'raw' } }).slice(
+        4,
+      ),
+    ).toEqual(['backing file: /d/base.img', 'backing file format: raw']);
+  });
 });

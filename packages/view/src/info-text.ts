@@ -12,6 +12,8 @@ export interface InfoFacts {
    */
   actualSize?: number;
   specific?: FormatSpecificInfo;
+  /** The image's backing file: its name as the image gives it, the path opened, its format. */
+  backing?: { filename: string; fullFilename: string; format: string };
 }
 
 /**
@@ -26,6 +28,12 @@ export function infoLines(facts: InfoFacts): string[] {
     `virtual size: ${humanSize(facts.virtualSize)} (${facts.virtualSize} bytes)`,
     `disk size: ${facts.actualSize === undefined ? 'unavailable' : humanSize(facts.actualSize)}`,
   ];
+  if (facts.backing) {
+    // bdrv_image_info_dump: the name as the image gives it, and the path opened when it differs.
+    const { filename, fullFilename, format } = facts.backing;
+    const actual = fullFilename === filename ? '' : ` (actual path: ${fullFilename})`;
+    lines.push(`backing file: ${filename}${actual}`, `backing file format: ${format}`);
+  }
   if (facts.specific) {
     lines.push('Format specific information:');
     for (const [key, value] of Object.entries(facts.specific.data)) {

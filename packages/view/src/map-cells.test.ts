@@ -1,7 +1,6 @@
-import type { BlockStatusRun } from '@vdisk/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cellSizeFor, MAP_KINDS, MapCells, type MapKind } from './map-cells.js';
+import { cellSizeFor, MAP_KINDS, MapCells, type MapKind, type MapRunLike, runKind } from './map-cells.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -32,12 +31,29 @@ const runsArbitrary = fc
   .map((pieces) => {
     let offset = 0;
     return pieces.map(({ sectors, kind }) => {
-      const run: BlockStatusRun = { offset, length: sectors * 512, data: kind === 'data' };
+      const run: MapRunLike = { offset, length: sectors * 512, data: kind === 'data' };
       if (kind === 'zero') run.allocated = true;
+      if (kind === 'base') Object.assign(run, { depth: 1, present: true, zero: false, data: true });
       offset += sectors * 512;
       return { run, kind };
     });
   });
+
+describe('runKind', () => {
+  it.each([
+    [{ data: true }, 'data'],
+    [{ data: false, allocated: true }, 'zero'],
+    [{ data: false }, 'hole'],
+    // A backing chain's map (depth, present, zero: qemu-img map's fields).
+    [{ depth: 0, present: true, zero: false, data: true }, 'data'],
+    [{ depth: 0, present: true, zero: true, data: false }, 'zero'],
+    [{ depth: 1, present: true, zero: false, data: true }, 'base'],
+    [{ depth: 1, present: true, zero: true, data: false }, 'base'],
+    [{ depth: 1, present: false, zero: true, data: false }, 'hole'],
+  ] as const)('%j is %s', (fields, kind) => {
+    expect(runKind({ offset: 0, length: 512, ...fields })).toBe(kind);
+  });
+});
 
 describe('MapCells', () => {
   it('counts, for every cell, the bytes of each kind that a sector-by-sector tally finds', () => {

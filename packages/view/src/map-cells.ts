@@ -1,18 +1,35 @@
-import { type BlockStatusRun, InvalidArgumentError } from '@vdisk/core';
+import { InvalidArgumentError } from '@vdisk/core';
 
 /**
- * What a byte of the map is: data of the image; allocated in the image but reading as
- * zeros; or a hole, not allocated in the image (zeros, or a backing image's bytes).
- * Listed in the order a cell shows them: a cell with any data shows data, so one sector
- * of data in a 2 GiB cell does not vanish from the picture.
+ * What a byte of the map is: data of the image; held by a backing image (the layer
+ * below: data or zeros there); allocated in the image but reading as zeros; or a hole,
+ * allocated nowhere. Listed in the order a cell shows them: a cell with any data shows
+ * data, so one sector of data in a 2 GiB cell does not vanish from the picture.
  */
-export const MAP_KINDS = ['data', 'zero', 'hole'] as const;
+export const MAP_KINDS = ['data', 'base', 'zero', 'hole'] as const;
 export type MapKind = (typeof MAP_KINDS)[number];
 
-/** The kind of a map run (core's three kinds of BlockStatusRun). */
-export function runKind(run: BlockStatusRun): MapKind {
+/**
+ * A run of the allocation map, as allocationMap yields it: core's BlockStatusRun
+ * (`data`, `allocated`), or a run of a backing chain's map, which also says which layer
+ * holds it (`depth`, 0 the image itself) and qemu-img map's `present` and `zero`.
+ */
+export interface MapRunLike {
+  offset: number;
+  length: number;
+  data: boolean;
+  allocated?: boolean;
+  depth?: number;
+  present?: boolean;
+  zero?: boolean;
+  fileOffset?: number;
+}
+
+/** The kind of a map run. */
+export function runKind(run: MapRunLike): MapKind {
+  if ((run.depth ?? 0) > 0 && (run.data || run.present)) return 'base';
   if (run.data) return 'data';
-  return run.allocated ? 'zero' : 'hole';
+  return run.allocated || (run.present && run.zero) ? 'zero' : 'hole';
 }
 
 /** At most this many cells: a 64 x 64 grid, whatever the disk's size. */
@@ -69,7 +86,7 @@ export class MapCells {
   }
 
   /** Counts a run of the map. Runs come in order and do not overlap (allocationMap's). */
-  add(run: BlockStatusRun): void {
+  add(run: MapRunLike): void {
     const end = run.offset + run.length;
     if (run.offset < 0 || run.length < 0 || end > this.virtualSize) {
       throw new InvalidArgumentError(

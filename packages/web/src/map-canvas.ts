@@ -6,18 +6,22 @@ import {
   MAP_KIND_LABELS,
   MAP_KINDS,
   type MapGrid,
+  type MapRunLike,
   mapGrid,
   runKind,
 } from '@vdisk/view';
 import type { MapWalk } from './map-walk.js';
 
 /** A run in words, for the status line and the table. */
-export function describeRun(run: BlockStatusRun): string {
+export function describeRun(run: MapRunLike): string {
+  // A backing chain's map says which layer holds the run; 0 is the image itself.
+  const depth = run.depth ?? 0;
+  const layer = depth > 0 ? ` (layer ${depth} of the backing chain)` : '';
   const where =
     run.fileOffset === undefined ? '' : `, at file offset ${run.fileOffset} (0x${run.fileOffset.toString(16)})`;
   return (
     `Run at ${run.offset} (0x${run.offset.toString(16)}), ${run.length} bytes (${humanSize(run.length)}): ` +
-    `${MAP_KIND_LABELS[runKind(run)]}${where}`
+    `${MAP_KIND_LABELS[runKind(run)]}${where}${layer}`
   );
 }
 
