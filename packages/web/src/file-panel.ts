@@ -3,41 +3,19 @@ import {
   type BlockDevice,
   type BlockStatusRun,
   dataRanges,
-  isVdiskError,
   type ProbeResult,
   type Registry,
 } from '@vdisk/core';
 import { humanSize, infoLines, MAP_COLOURS, MAP_KIND_LABELS, MAP_KINDS } from '@vdisk/view';
 import { checkText } from './check-text.js';
+import { convertSection } from './convert-section.js';
+import { element, section } from './element.js';
+import { errorText } from './error-text.js';
 import { withBreaks } from './event-loop.js';
 import { HexView } from './hex-view.js';
 import { MapCanvas } from './map-canvas.js';
 import { MapTable } from './map-table.js';
 import { MapWalk } from './map-walk.js';
-import { exportRaw, type RawSink } from './raw-export.js';
-import { canPickSaveFile, downloadSink, pickSaveFile } from './save-target.js';
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  properties: Partial<HTMLElementTagNameMap[K]> = {},
-  ...children: Array<Node | string>
-): HTMLElementTagNameMap[K] {
-  const node = Object.assign(document.createElement(tag), properties);
-  node.append(...children);
-  return node;
-}
-
-function section(title: string, className: string): HTMLElement {
-  const node = element('section', { className });
-  node.append(element('h3', { textContent: title }));
-  return node;
-}
-
-/** An error as the CLI prints it: `FILE: MESSAGE`, the message alone for a VdiskError. */
-function errorText(filename: string, error: unknown): string {
-  const message = isVdiskError(error) || error instanceof Error ? error.message : String(error);
-  return `${filename}: ${message}`;
-}
 
 /** The name a raw copy of `filename` is offered under. */
 export function rawName(filename: string): string {
@@ -153,7 +131,7 @@ export class FilePanel {
       element('div', { className: 'hex-pair' }, hexDisk.element, hexFile.element),
     );
     this.element.append(bytes);
-    this.element.append(this.#convertSection(device));
+    this.element.append(convertSection(device, rawName(file.name)));
 
     const controller = new AbortController();
     this.#walk = controller;
@@ -259,69 +237,5 @@ export class FilePanel {
     const bytes = section('Bytes', 'bytes');
     bytes.append(this.#fileHex().element);
     this.element.append(bytes);
-  }
-
-  #convertSection(device: BlockDevice): HTMLElement {
-    const convert = section('Convert to raw', 'convert');
-    const start = element('button', {
-      type: 'button',
-      className: 'convert-start',
-      textContent: 'Convert to raw and save…',
-    });
-    const cancel = element('button', {
-      type: 'button',
-      className: 'convert-cancel',
-      textContent: 'Cancel',
-      disabled: true,
-    });
-    const bar = element('progress', { max: 1, value: 0 });
-    bar.setAttribute('aria-label', 'Conversion progress');
-    const status = element('p', { className: 'convert-status' });
-    status.setAttribute('aria-live', 'polite');
-    const how = canPickSaveFile()
-      ? 'You pick where to save; only the data is written, so the file is sparse where your file system allows.'
-      : 'The raw file is downloaded; holes are not read, but a download has no holes: they arrive as zeros.';
-    convert.append(element('p', { className: 'note', textContent: how }), start, cancel, bar, status);
-
-    start.addEventListener('click', async () => {
-      const name = rawName(this.file.name);
-      let sink: RawSink | undefined;
-      try {
-        sink = canPickSaveFile() ? await pickSaveFile(name) : downloadSink(name);
-      } catch (error) {
-        status.textContent = errorText(name, error);
-        return;
-      }
-      if (!sink) return;
-      const controller = new AbortController();
-      start.disabled = true;
-      cancel.disabled = false;
-      const onCancel = () => controller.abort();
-      cancel.addEventListener('click', onCancel);
-      convert.dataset.state = 'running';
-      const began = performance.now();
-      try {
-        await exportRaw(device, sink, {
-          signal: controller.signal,
-          onProgress: (done, total) => {
-            bar.value = total === 0 ? 1 : done / total;
-            status.textContent = `${humanSize(done)} of ${humanSize(total)}`;
-          },
-        });
-        bar.value = 1;
-        status.textContent = `Saved ${name}: ${device.virtualSize} bytes in ${((performance.now() - began) / 1000).toFixed(1)} s.`;
-        convert.dataset.state = 'done';
-      } catch (error) {
-        status.textContent = controller.signal.aborted
-          ? 'Cancelled: the partial copy was thrown away.'
-          : errorText(name, error);
-        convert.dataset.state = controller.signal.aborted ? 'cancelled' : 'failed';
-      } finally {
-        start.disabled = false;
-        cancel.disabled = true;
-        cancel.removeEventListener('click', onCancel);
-      }
-    });
-    return convert;
   }
 }

@@ -454,8 +454,10 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     // the test's own clock adds Playwright's handing over of the file.
     expect(Number(panelData.openedMs)).toBeLessThan(1000);
     expect(opened).toBeLessThan(1000);
-    // It stays responsive while it walks 1 TiB of map.
-    expect(longestGap).toBeLessThan(250);
+    // It stays responsive while it walks 1 TiB of map: before the walk gave the event loop
+    // turns, the page froze for the whole walk (over a second for an 8 TiB claim). Slack
+    // for a loaded machine: a turn comes every 25 ms of work.
+    expect(longestGap).toBeLessThan(500);
     // The peak counts garbage not yet collected; what stays is the catalog and the map's cells.
     expect(peak - baseline).toBeLessThan(16 * MiB);
     expect(retained).toBeLessThan(4 * MiB);
