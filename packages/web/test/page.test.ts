@@ -354,6 +354,10 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await file.saveAs(saved);
     expect((await readFile(saved)).equals(expected)).toBe(true);
     await download.locator('.convert[data-state=done]').waitFor();
+    expect(await download.locator('.convert progress').evaluate((bar: HTMLProgressElement) => bar.value)).toBe(1);
+    expect(await download.locator('.convert-status').textContent()).toMatch(
+      new RegExp(`^Saved disk\\.raw: ${expected.length} bytes in [0-9.]+ s\\.$`),
+    );
     await shot('7-converted-download', download);
     await download.context().close();
 
