@@ -6,4 +6,6 @@ export default defineConfig({
   root: import.meta.dirname,
   base: './',
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', reportCompressedSize: false },
+  // The check runs in a module worker (check-worker.ts), which imports the registry.
+  worker: { format: 'es' },
 });

@@ -1,19 +1,12 @@
-import {
-  BlobSource,
-  type BlockDevice,
-  type BlockStatusRun,
-  dataRanges,
-  type ProbeResult,
-  type Registry,
-} from '@vdisk/core';
+import { BlobSource, type BlockDevice, type BlockStatusRun, type ProbeResult, type Registry } from '@vdisk/core';
 import { humanSize, infoLines, MAP_COLOURS, MAP_KIND_LABELS, MAP_KINDS } from '@vdisk/view';
-import { checkText } from './check-text.js';
+import type { CheckReply, CheckRequest } from './check-worker.js';
 import { convertSection } from './convert-section.js';
 import { element, section } from './element.js';
 import { errorText } from './error-text.js';
-import { withBreaks } from './event-loop.js';
 import { HexView } from './hex-view.js';
 import { MapCanvas } from './map-canvas.js';
+import { mapRuns } from './map-runs.js';
 import { MapTable } from './map-table.js';
 import { MapWalk } from './map-walk.js';
 
@@ -102,7 +95,9 @@ export class FilePanel {
       size: device.virtualSize,
       read: (offset, length) => device.read(offset, length),
       nextData: async (from, signal) => {
-        for await (const range of withBreaks(dataRanges(device, { offset: from, signal }))) return range.offset;
+        for await (const run of mapRuns(device, { offset: from, signal })) {
+          if (run.data) return Math.max(run.offset, from);
+        }
         return undefined;
       },
     });
@@ -203,11 +198,14 @@ export class FilePanel {
     }
     const out = element('pre', { textContent: 'Checking…' });
     into.append(out);
-    try {
-      out.textContent = checkText(await device.check()).trimEnd();
-    } catch (error) {
-      out.textContent = errorText(this.file.name, error);
-    }
+    const worker = new Worker(new URL('./check-worker.ts', import.meta.url), { type: 'module' });
+    const reply = await new Promise<CheckReply>((resolve) => {
+      worker.addEventListener('message', (event: MessageEvent<CheckReply>) => resolve(event.data));
+      worker.addEventListener('error', (event) => resolve({ error: `${this.file.name}: ${event.message}` }));
+      worker.postMessage({ file: this.file, format: device.format } satisfies CheckRequest);
+    });
+    worker.terminate();
+    out.textContent = 'text' in reply ? reply.text : reply.error;
   }
 
   #legend(): HTMLElement {

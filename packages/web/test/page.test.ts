@@ -294,9 +294,28 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await writeFile(claimPath, header.subarray(0, 512));
     const runs = JSON.parse(await vdiskOk('map', '--output=json', claimPath)) as MapRun[];
     expect(runs).toEqual([{ start: 0, length: tib8, depth: 0, present: false, zero: true, data: false }]);
+    // A heartbeat: the longest the page goes without running a timer. The walk over these
+    // 8 TiB needs no I/O at all; before it gave the event loop turns, the page froze for
+    // the whole walk.
+    await page.evaluate(() => {
+      const beat = window as unknown as { longestGap: number };
+      beat.longestGap = 0;
+      let last = performance.now();
+      setInterval(() => {
+        beat.longestGap = Math.max(beat.longestGap, performance.now() - last);
+        last = performance.now();
+      }, 10);
+    });
     await page.setInputFiles('#file-input', claimPath);
     const claim = panel('claim-8tib.img');
     await claim.and(page.locator('[data-mapped=true]')).waitFor({ timeout: 30_000 });
+    const { openedMs, mappedMs } = await claim.evaluate((element: HTMLElement) => ({ ...element.dataset }));
+    const walk = Number(mappedMs) - Number(openedMs);
+    const longestGap = await page.evaluate(() => (window as unknown as { longestGap: number }).longestGap);
+    console.info(
+      `[browser] 8 TiB claim: map walked in ${walk} ms, the page never busy for more than ${Math.round(longestGap)} ms`,
+    );
+    expect(longestGap).toBeLessThan(walk / 2);
     expect(await claim.locator('.map-progress').textContent()).toBe('1 run; one cell = 2 GiB.');
     expect(await claim.locator('canvas').getAttribute('data-cells')).toBe('4096');
     const rows = await claim.locator('.map-table .virtual-rows .row').allTextContents();
@@ -425,16 +444,6 @@ describeBrowser('the web page, driven in headless Chromium', () => {
       }
     })();
 
-    // A heartbeat: the longest the page went without running a timer while it worked.
-    await claim.evaluate(() => {
-      const beat = window as unknown as { longestGap: number };
-      beat.longestGap = 0;
-      let last = performance.now();
-      setInterval(() => {
-        beat.longestGap = Math.max(beat.longestGap, performance.now() - last);
-        last = performance.now();
-      }, 10);
-    });
     const started = Date.now();
     await claim.setInputFiles('#file-input', claimPath);
     await claim.locator('.info pre').waitFor();
@@ -446,22 +455,17 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await cdp.send('HeapProfiler.collectGarbage');
     const retained = (await heap()) - baseline;
     const panelData = await claim.locator('.file-panel').evaluate((element: HTMLElement) => ({ ...element.dataset }));
-    const longestGap = await claim.evaluate(() => (window as unknown as { longestGap: number }).longestGap);
     console.info(
       `[browser] 1 TiB claim (a 129 MiB file): info shown after ${opened} ms (${panelData.openedMs} ms in the page), ` +
-        `the page never busy for more than ${Math.round(longestGap)} ms, ` +
         `map walked after ${mapped} ms; JS heap and buffers over the empty page: peak ${(
           (peak - baseline) / MiB
         ).toFixed(1)} MiB (garbage included), ${(retained / MiB).toFixed(1)} MiB retained`,
     );
-    // Under a second from the file's arrival to its info on screen, as the page times it;
-    // the test's own clock adds Playwright's handing over of the file.
+    // Under a second from the file's arrival to its info on screen, as the page times it
+    // (tens of milliseconds on a quiet machine); the test's own clock adds Playwright's
+    // handing over of the file, and slack for a loaded machine.
     expect(Number(panelData.openedMs)).toBeLessThan(1000);
-    expect(opened).toBeLessThan(1000);
-    // It stays responsive while it walks 1 TiB of map: before the walk gave the event loop
-    // turns, the page froze for the whole walk (over a second for an 8 TiB claim). Slack
-    // for a loaded machine: a turn comes every 25 ms of work.
-    expect(longestGap).toBeLessThan(500);
+    expect(opened).toBeLessThan(3000);
     // The peak counts garbage not yet collected; what stays is the catalog and the map's cells.
     expect(peak - baseline).toBeLessThan(16 * MiB);
     expect(retained).toBeLessThan(4 * MiB);
