@@ -1,5 +1,6 @@
 import { allocationMap, backingChain, type MapRun, VdiskError } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
+import { MapCells, mapSvg } from '@vdisk/view';
 import { defaultRegistry } from '../default-registry.js';
 import { writeStdout } from '../stdout.js';
 import { printWarning } from '../warnings.js';
@@ -7,7 +8,7 @@ import { printWarning } from '../warnings.js';
 export interface MapOptions {
   format?: string;
   options?: Record<string, string>;
-  output: 'human' | 'json';
+  output: 'human' | 'json' | 'svg';
   signal?: AbortSignal;
 }
 
@@ -24,7 +25,8 @@ export async function mapCommand(filename: string, opts: MapOptions): Promise<nu
   });
   try {
     const runs = allocationMap(device, { signal: opts.signal });
-    if (opts.output === 'json') await printJson(runs);
+    if (opts.output === 'svg') await printSvg(runs, device.virtualSize, filename);
+    else if (opts.output === 'json') await printJson(runs);
     else await printHuman(runs, [filename, ...backingChain(device).map((link) => link.fullFilename)]);
     return 0;
   } finally {
@@ -54,6 +56,16 @@ async function printJson(runs: AsyncIterable<MapRun>): Promise<void> {
     }
   }
   await writeStdout(`${text}]\n`);
+}
+
+/**
+ * The map as a picture (`--output=svg`): the runs summed into cells as they come, so
+ * memory stays the cells' whatever the number of runs, drawn as the web page draws them.
+ */
+async function printSvg(runs: AsyncIterable<MapRun>, virtualSize: number, filename: string): Promise<void> {
+  const cells = new MapCells(virtualSize);
+  for await (const run of runs) cells.add(run);
+  await writeStdout(mapSvg(cells, filename));
 }
 
 /** `%#-16x`: C's alternate hex form, which prints 0 without the `0x`. */
