@@ -196,6 +196,11 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .addOption(formatOption())
     .addOption(openOption())
     .option('--read-only', 'serve it read-only (clients get EPERM for writes)', false)
+    .option(
+      '--snapshot',
+      'writes go to a temporary overlay, deleted on exit: the image never changes (QEMU -snapshot)',
+      false,
+    )
     .option('--socket <path>', 'listen on this Unix socket')
     .option('--port <n>', 'listen on this TCP port (0: any free port)')
     .option('--bind <addr>', 'with --port: the address to listen on (default 127.0.0.1)')
