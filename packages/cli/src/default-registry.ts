@@ -1,6 +1,7 @@
 import { createRegistry, type Registry } from '@vdisk/core';
 import { bochsModule } from '@vdisk/format-bochs';
 import { rawModule } from '@vdisk/format-raw';
+import { vpcModule } from '@vdisk/format-vpc';
 import type { ContainerModule } from 'inversify';
 
 /** Format plugins loaded from `--plugin`, set once by main before a command runs. */
@@ -15,5 +16,5 @@ export function addFormatModules(modules: readonly ContainerModule[]): void {
  * other format wins a tie; plugins last.
  */
 export function defaultRegistry(): Registry {
-  return createRegistry(rawModule, bochsModule, ...extraModules);
+  return createRegistry(rawModule, bochsModule, vpcModule, ...extraModules);
 }

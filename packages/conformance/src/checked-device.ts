@@ -41,7 +41,7 @@ export async function openChecked(driver: BlockDriver, made: ConformanceImage): 
   };
   const watched: BlockDriver = {
     name: driver.name,
-    probe: (sector, filename) => driver.probe(sector, filename),
+    probe: (sector, context) => driver.probe(sector, context),
     open: (source, options) => driver.open(source, options),
   };
   const blockStatus = driver.blockStatus;

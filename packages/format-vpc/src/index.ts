@@ -1,0 +1,14 @@
+export {
+  calculateGeometry,
+  DISK_DIFFERENCING,
+  DISK_DYNAMIC,
+  DISK_FIXED,
+  isValidFooter,
+  parseFooter,
+  type VhdFooter,
+  vhdChecksum,
+  virtualSectors,
+} from './footer.js';
+export { VpcDriver } from './vpc-driver.js';
+export { type DynamicLayout, VpcImage } from './vpc-image.js';
+export { vpcModule } from './vpc-module.js';
