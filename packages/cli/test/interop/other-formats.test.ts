@@ -108,6 +108,17 @@ const CASES: Case[] = [
     format: 'vpc',
     make: bximage('vpc', holes(16 * CYLINDER, 128 * 1024)),
   },
+  { name: 'vdi: qemu-img create 10M', format: 'vdi', make: create('vdi', '10M') },
+  { name: 'vdi: qemu-img create 10M static=on', format: 'vdi', make: create('vdi', '10M', 'static=on'), hostHoles: true },
+  { name: 'vdi: qemu-img create of an odd size', format: 'vdi', make: create('vdi', '3000001') },
+  { name: 'vdi: convert of a disk with holes', format: 'vdi', make: converted('vdi', holes(40 * MiB, 512 * 1024)) },
+  { name: 'vdi: convert of a pattern disk', format: 'vdi', make: converted('vdi', pattern(3 * MiB + 512)) },
+  {
+    name: 'vdi: convert to static of a disk with holes',
+    format: 'vdi',
+    make: converted('vdi', holes(12 * MiB, 256 * 1024), 'static=on'),
+    hostHoles: true,
+  },
 ];
 
 describeInterop('VHD, VDI and VMDK images made by qemu-img and bximage', () => {
