@@ -15,7 +15,12 @@ export type VdiskErrorCode =
   | 'EOVERFLOW'
   /** The image cannot be opened or changed for writing. */
   | 'EROFS'
-  /** A bad option or argument from the caller. */
+  /**
+   * The operation is refused on purpose (QEMU's -EPERM): a write that would make a raw
+   * image guessed by probing look like another format.
+   */
+  | 'EPERM'
+  /** A bad option or argument from the caller, or a call on a closed image. */
   | 'EINVAL'
   /** The operating system refused an operation on the file (missing, permissions...). */
   | 'EIO'

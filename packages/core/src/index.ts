@@ -1,7 +1,7 @@
 export { type AllocationMapOptions, allocationMap, DEFAULT_MAP_WINDOW, dataRanges } from './allocation-map.js';
 export { AsyncMutex } from './async-mutex.js';
 export { BlobSource } from './blob-source.js';
-export { appendRun, BlockDevice } from './block-device.js';
+export { appendRun, BlockDevice, type BlockDeviceOptions } from './block-device.js';
 export type { AllocatedSizeSource, ByteSource } from './byte-source.js';
 export {
   type BlockDriver,
@@ -41,8 +41,19 @@ export {
 } from './errors.js';
 export { assertExactRange, exactOffset } from './exact-offset.js';
 export { IoVector } from './io-vector.js';
-export { MemorySource } from './memory-source.js';
+export { MemorySource, type MemorySourceOptions } from './memory-source.js';
 export { readSource } from './read-source.js';
-export { type OpenImageOptions, PROBE_SIZE, type ProbeResult, Registry, type RegistryOptions } from './registry.js';
+export {
+  type CacheMode,
+  type CreateImageOptions,
+  type OpenImageOptions,
+  PROBE_SIZE,
+  type ProbeResult,
+  Registry,
+  type RegistryOptions,
+} from './registry.js';
 export { createRegistry } from './registry-container.js';
 export { BLOCK_DRIVER } from './tokens.js';
+export { type TrackedRequest, TrackedRequests } from './tracked-requests.js';
+export { unsafeCacheSource } from './unsafe-cache-source.js';
+export { writeSource } from './write-source.js';

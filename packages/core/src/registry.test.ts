@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { BlockDriver, DriverImage, ProbeContext } from './driver.js';
-import { UnknownFormatError } from './errors.js';
+import type { BlockDriver, CreateOptions, DriverImage, ProbeContext } from './driver.js';
+import { ReadOnlyError, UnknownFormatError } from './errors.js';
 import { MemorySource } from './memory-source.js';
 import { Registry } from './registry.js';
 
@@ -116,5 +116,96 @@ describe('Registry lookup and open', () => {
     const source = new MemorySource(bytes('M...'));
     expect((await registry.open(source)).format).toBe('magic');
     expect((await registry.open(source, { format: 'raw' })).format).toBe('raw');
+  });
+});
+
+describe('Registry writable open, cache modes and create', () => {
+  it('refuses a writable open of a driver without write before the driver reads a byte', async () => {
+    let opened = 0;
+    const readOnly: BlockDriver = {
+      ...scoring('ro', () => 100),
+      open: async () => {
+        opened++;
+        throw new Error('must not be called');
+      },
+    };
+    const registry = new Registry([readOnly]);
+    const source = new MemorySource(bytes('anything'));
+    await expect(registry.open(source, { format: 'ro', writable: true })).rejects.toMatchObject({
+      constructor: ReadOnlyError,
+      message: 'Image is read-only',
+    });
+    await expect(registry.open(source, { writable: true })).rejects.toBeInstanceOf(ReadOnlyError);
+    expect(opened).toBe(0);
+  });
+
+  const writer = (flushes: string[]): BlockDriver => ({
+    ...scoring('writer', () => 1),
+    async open(source): Promise<DriverImage> {
+      return { virtualSize: source.size, requestAlignment: 1, readv: async () => {}, close: async () => {} };
+    },
+    write: async () => {},
+    flush: async () => {
+      flushes.push('driver');
+    },
+  });
+
+  it('refuses a writable open of a source that cannot write', async () => {
+    const source = { size: 0, read: async () => {}, close: async () => {} };
+    await expect(new Registry([writer([])]).open(source, { format: 'writer', writable: true })).rejects.toBeInstanceOf(
+      ReadOnlyError,
+    );
+  });
+
+  it("opens writable, and with cache 'unsafe' the driver's flushes of the source do nothing", async () => {
+    const flushes: string[] = [];
+    const source = new MemorySource(new Uint8Array(512));
+    source.flush = async () => {
+      flushes.push('source');
+    };
+    let seenSource: { flush?: () => Promise<void> } | undefined;
+    const driver: BlockDriver = {
+      ...writer(flushes),
+      async open(opened): Promise<DriverImage> {
+        seenSource = opened;
+        return { virtualSize: opened.size, requestAlignment: 1, readv: async () => {}, close: async () => {} };
+      },
+      flush: async () => {
+        await seenSource?.flush?.();
+      },
+    };
+    const registry = new Registry([driver]);
+    const safe = await registry.open(source, { format: 'writer', writable: true });
+    expect(safe.writable).toBe(true);
+    await safe.flush();
+    expect(flushes).toEqual(['source']);
+    const unsafe = await registry.open(source, { format: 'writer', writable: true, cache: 'unsafe' });
+    await unsafe.flush();
+    await unsafe.write(0, new Uint8Array(1), { fua: true });
+    expect(flushes).toEqual(['source']);
+  });
+
+  it("creates with the driver's create, and says when a format cannot", async () => {
+    const created: CreateOptions[] = [];
+    const registry = new Registry([
+      scoring('plain', () => 1),
+      { ...scoring('maker', () => 0), create: async (_target, options) => void created.push(options) },
+    ]);
+    await registry.create('maker', new MemorySource(), { virtualSize: 1024, options: { a: 'b' } });
+    await registry.create('maker', new MemorySource(), { virtualSize: 0 });
+    expect(created).toEqual([
+      { virtualSize: 1024, options: { a: 'b' } },
+      { virtualSize: 0, options: {} },
+    ]);
+    await expect(registry.create('plain', new MemorySource(), { virtualSize: 1 })).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: "Format driver 'plain' does not support image creation",
+    });
+    await expect(registry.create('maker', new MemorySource(), { virtualSize: -1 })).rejects.toMatchObject({
+      code: 'EINVAL',
+    });
+    await expect(registry.create('nope', new MemorySource(), { virtualSize: 1 })).rejects.toBeInstanceOf(
+      UnknownFormatError,
+    );
   });
 });

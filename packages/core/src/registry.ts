@@ -2,11 +2,12 @@ import { injectable, multiInject, optional, unmanaged } from 'inversify';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
 import type { BlockDriver, ProbeContext } from './driver.js';
-import { UnknownFormatError, VdiskError } from './errors.js';
+import { InvalidArgumentError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
+import { PROBE_SIZE } from './probe-size.js';
 import { BLOCK_DRIVER } from './tokens.js';
+import { unsafeCacheSource } from './unsafe-cache-source.js';
 
-/** QEMU probes with the first sector (BLOCK_PROBE_BUF_SIZE is 512). */
-export const PROBE_SIZE = 512;
+export { PROBE_SIZE };
 
 export interface ProbeResult {
   /** The winning driver's name. */
@@ -25,12 +26,29 @@ export interface ProbeResult {
 export interface OpenImageOptions {
   /** The format's name. Without it, the format is probed. */
   format?: string;
-  /** Open for writing (no driver writes yet: they refuse with `Image is read-only`). */
+  /**
+   * Open for writing. A driver without `write`, or a source without `write`, is refused
+   * with `Image is read-only` before the driver reads a byte.
+   */
   writable?: boolean;
   /** Format options, as `-o key=value`. */
   options?: Record<string, string>;
   /** The file's name, passed to probe and used in errors. */
   filename?: string;
+  /**
+   * `writeback` (the default): flushes reach the source. `unsafe`: the source's flush does
+   * nothing (QEMU's cache=unsafe), for a new image written to a temporary file.
+   */
+  cache?: CacheMode;
+}
+
+export type CacheMode = 'writeback' | 'unsafe';
+
+export interface CreateImageOptions {
+  /** The virtual size asked for, in bytes; the format may round it up. */
+  virtualSize: number;
+  /** Format options for creation (`-o key=value`). */
+  options?: Record<string, string>;
 }
 
 export interface RegistryOptions {
@@ -133,17 +151,55 @@ export class Registry {
    * Opens an image on `source` with the named format, or the probed one. The returned
    * device owns the source: closing it closes the source. On failure the source is left
    * open for the caller to close.
+   *
+   * A probed format that won by a guess (raw, score 1) restricts writes to the first
+   * sector, as QEMU does: a write that would make the image probe as another format fails
+   * with `Operation not permitted`. Naming the format lifts it.
    */
   async open(source: ByteSource, options: OpenImageOptions = {}): Promise<BlockDevice> {
-    const driver = options.format
-      ? this.get(options.format)
-      : this.get((await this.probe(source, options.filename)).format);
-    const image = await driver.open(source, { writable: options.writable ?? false, options: options.options ?? {} });
+    const writable = options.writable ?? false;
+    const probe = options.format ? undefined : await this.probe(source, options.filename);
+    const driver = this.get(options.format ?? (probe as ProbeResult).format);
+    // Before the driver reads a byte, as QEMU's bdrv_open_common refuses a read-only driver.
+    if (writable && (typeof driver.write !== 'function' || typeof source.write !== 'function')) {
+      throw new ReadOnlyError('Image is read-only');
+    }
+    const opened = options.cache === 'unsafe' ? unsafeCacheSource(source) : source;
+    const image = await driver.open(opened, { writable, options: options.options ?? {} });
     try {
-      return new BlockDevice(driver, image, source);
+      const guessed = probe?.guessed ?? false;
+      return new BlockDevice(driver, image, opened, {
+        writable,
+        probeGuessed: guessed,
+        reprobe: guessed ? (sector) => this.#reprobe(sector) : undefined,
+      });
     } catch (error) {
       await image.close();
       throw error;
+    }
+  }
+
+  /**
+   * Writes a new, empty image of the format onto `target` (empty and writable), with the
+   * driver's `create`. Open it afterwards with `open`.
+   */
+  async create(format: string, target: ByteSource, options: CreateImageOptions): Promise<void> {
+    const driver = this.get(format);
+    if (!driver.create) throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`);
+    const { virtualSize } = options;
+    if (!Number.isSafeInteger(virtualSize) || virtualSize < 0) {
+      throw new InvalidArgumentError(`Image size ${virtualSize} is not a non-negative integer below 2^53`);
+    }
+    if (typeof target.write !== 'function') throw new ReadOnlyError('Image is read-only');
+    await driver.create.call(driver, target, { virtualSize, options: options.options ?? {} });
+  }
+
+  /** What a first sector probes as, for the guessed-raw guard; undefined when nothing matches. */
+  #reprobe(sector: Uint8Array): string | undefined {
+    try {
+      return this.probeBytes(sector, PROBE_SIZE).format;
+    } catch {
+      return undefined;
     }
   }
 }

@@ -3,20 +3,28 @@ import {
   type BlockStatusOptions,
   type BlockStatusRun,
   type ByteSource,
+  type CheckOptions,
   type CheckReport,
+  type CreateOptions,
   type DriverOpenOptions,
   type FormatSpecificInfo,
+  ImageFormatError,
   InvalidArgumentError,
-  ReadOnlyError,
+  type WriteOptions,
+  type ZeroOptions,
 } from '@vdisk/core';
 import { BochsImage } from './bochs-image.js';
-import { checkImage } from './check.js';
-import { checkCatalogSize, computeGeometry } from './geometry.js';
+import { checkImage, repairImage } from './check.js';
+import { createImage } from './create-image.js';
+import { checkCatalogSize, computeGeometry, SECTOR_SIZE } from './geometry.js';
 import { HEADER_SIZE, isBochsGrowingHeader, parseHeader } from './header.js';
 
 const BIG_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
 
-/** Bochs growing redolog images, ported from QEMU's block/bochs.c. */
+/**
+ * Bochs growing redolog images: reading ported from QEMU's block/bochs.c, writing in
+ * Bochs's layout (redolog_t::write) in a crash-safe order, creating as bximage does.
+ */
 export class BochsDriver implements BlockDriver<BochsImage> {
   readonly name = 'bochs';
   readonly description = 'Bochs growing (redolog) disk image';
@@ -26,10 +34,12 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     return isBochsGrowingHeader(firstSector) ? 100 : 0;
   }
 
-  /** bochs_open: its checks in its order, with its messages. */
+  /**
+   * bochs_open: its checks in its order, with its messages. QEMU's first step, `Image is
+   * read-only` for a writable open, is gone: this driver writes. The header is never
+   * rewritten on open (Bochs rewrites it to stamp the time).
+   */
   async open(source: ByteSource, { writable, options }: DriverOpenOptions): Promise<BochsImage> {
-    // QEMU's driver has no write support: it refuses before reading a byte.
-    if (writable) throw new ReadOnlyError('Image is read-only');
     const unknown = Object.keys(options)[0];
     if (unknown !== undefined) {
       throw new InvalidArgumentError(`Block format 'bochs' does not support the option '${unknown}'`);
@@ -50,7 +60,38 @@ export class BochsDriver implements BlockDriver<BochsImage> {
       for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
     }
     const geometry = computeGeometry(header);
-    return new BochsImage(source, header, geometry, catalog);
+    if (
+      writable &&
+      (header.bitmapSize * 8 < geometry.extentSize / SECTOR_SIZE || geometry.bitmapBlocks > geometry.extentBlocks)
+    ) {
+      // Writing needs a bitmap that covers its extent (set bits would land in the data) and
+      // is no larger than it (a hostile field claims 4 GiB of bitmap per slot).
+      throw new ImageFormatError(
+        `Bitmap of ${header.bitmapSize} bytes does not fit extents of ${geometry.extentSize} bytes: the image cannot be written`,
+      );
+    }
+    return new BochsImage(source, header, geometry, catalog, writable);
+  }
+
+  write(image: BochsImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    return image.write(offset, buffers, options);
+  }
+
+  flush(image: BochsImage): Promise<void> {
+    return image.flush();
+  }
+
+  /** Clears the bits: the sectors read as zeros (Bochs has no "allocated zeros" state). */
+  zero(image: BochsImage, offset: number, length: number, _options?: ZeroOptions): Promise<void> {
+    return image.zero(offset, length);
+  }
+
+  discard(image: BochsImage, offset: number, length: number): Promise<void> {
+    return image.zero(offset, length);
+  }
+
+  create(target: ByteSource, options: CreateOptions): Promise<void> {
+    return createImage(target, options);
   }
 
   blockStatus(
@@ -78,7 +119,8 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     };
   }
 
-  check(image: BochsImage): Promise<CheckReport> {
-    return checkImage(image);
+  /** With `repair` (`leaks` or `all`), reclaims the orphan slots at the end of the file, then reports what is left. */
+  check(image: BochsImage, options?: CheckOptions): Promise<CheckReport> {
+    return options?.repair ? repairImage(image) : checkImage(image);
   }
 }

@@ -6,9 +6,12 @@ import {
   type ByteSource,
   type DriverImage,
   IoVector,
+  ReadOnlyError,
   readSource,
+  type WriteOptions,
 } from '@vdisk/core';
 import { type BochsGeometry, SECTOR_SIZE, slotOffset, UNALLOCATED } from './geometry.js';
+import { GroupBarrier } from './group-barrier.js';
 import type { BochsHeader } from './header.js';
 import { ScatterPlan } from './scatter-plan.js';
 
@@ -38,6 +41,17 @@ interface ExtentPart {
  */
 const INLINE_BITMAP_MAX = 4096;
 
+/** A part of a write request inside one extent, with the slot that holds (or will hold) it. */
+interface WritePart {
+  index: number;
+  /** Byte offset within the extent, and length: whole sectors. */
+  within: number;
+  length: number;
+  /** Where the part's bytes are in the request. */
+  at: number;
+  slot: number;
+}
+
 /**
  * An open Bochs growing image. It only maps: virtual sector → catalog → slot → bitmap bit
  * → file offset (QEMU's seek_to_sector). Bounds and alignment are core's.
@@ -46,28 +60,279 @@ const INLINE_BITMAP_MAX = 4096;
  * planned as a few runs of the file: each extent's bitmap and data, and consecutive slots
  * together (bximage writes them in order), each run one scattered read straight into the
  * caller's buffers. Sectors whose bit is clear are zeroed afterwards.
+ *
+ * Writes follow one rule (README, "Writing"): what makes new data visible (a catalog entry,
+ * a set bit) is written only after a barrier that follows the data; what hides data (a
+ * cleared bit) is written at once. Reads take no lock, as qcow2 drops its CoMutex around
+ * data I/O: they see the in-memory catalog, which changes only once an entry is written.
  */
 export class BochsImage implements DriverImage {
   readonly requestAlignment = SECTOR_SIZE;
   readonly virtualSize: number;
   readonly header: BochsHeader;
   readonly geometry: BochsGeometry;
+  /** The catalog as written to the file: an entry changes here only after it is written there. */
   readonly catalog: Uint32Array;
   readonly source: ByteSource;
-  /** Requests are serialized, as bochs_co_preadv holds its CoMutex. */
+  readonly writable: boolean;
+  /**
+   * What must not race: reserving slots (the catalog) and the read-modify-write of bitmap
+   * bytes, which two requests into one extent share. Data I/O runs outside it.
+   */
   readonly #lock = new AsyncMutex();
+  /** The barriers of writes in flight together are shared. */
+  readonly #barrier: GroupBarrier;
+  /** Bochs's extent_next: max(catalog) + 1 at open, then one more per allocation. */
+  #nextSlot: number;
+  /** Extents whose slot is being written: a second write into one waits, then finds it allocated. */
+  readonly #allocating = new Map<number, { settled: Promise<void>; settle: () => void }>();
+  /** Zeros to fill new slots with, shared by every writev (read-only). */
+  #zeros: Uint8Array | undefined;
 
-  constructor(source: ByteSource, header: BochsHeader, geometry: BochsGeometry, catalog: Uint32Array) {
+  constructor(
+    source: ByteSource,
+    header: BochsHeader,
+    geometry: BochsGeometry,
+    catalog: Uint32Array,
+    writable = false,
+  ) {
     this.source = source;
     this.header = header;
     this.geometry = geometry;
     this.catalog = catalog;
     this.virtualSize = geometry.virtualSize;
+    this.writable = writable;
+    this.#barrier = new GroupBarrier(
+      source.flush ? () => (source.flush as () => Promise<void>).call(source) : undefined,
+    );
+    let next = 0;
+    for (const entry of catalog) if (entry !== UNALLOCATED && entry >= next) next = entry + 1;
+    this.#nextSlot = next;
+  }
+
+  /** The slot the next allocation takes (Bochs's extent_next). */
+  get nextSlot(): number {
+    return this.#nextSlot;
   }
 
   async readv(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    await this.#read(offset, new IoVector(buffers));
+  }
+
+  /**
+   * Writes whole sectors at `offset`. New extents get consecutive slots, each written whole
+   * (bitmap, data, zeros) in one pwritev per run of slots, then a barrier, then their
+   * catalog entries; into allocated extents the data goes straight to the slot, and the
+   * bits that were clear are set after a barrier. Resolves when every entry and bit is
+   * written: a process crash then loses nothing, a power loss nothing a flush covered.
+   */
+  async write(offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    this.#assertWritable();
     const iov = new IoVector(buffers);
-    await this.#lock.runExclusive(() => this.#read(offset, iov));
+    const parts = [...this.#extents(offset, iov.length)];
+    // Reserve before any other await, so slots follow the order writes were issued in
+    // (bximage's convert order, for an ascending copy).
+    const { fresh, existing } = await this.#reserve(parts);
+    try {
+      const [, clear] = await Promise.all([this.#writeNewSlots(fresh, iov), this.#writeInPlace(existing, iov)]);
+      if (fresh.length > 0 || clear.length > 0) await this.#barrier.wait();
+      await Promise.all([this.#writeCatalogEntries(fresh), this.#setBits(clear)]);
+    } finally {
+      this.#finishAllocations(fresh);
+    }
+    if (options?.fua) await this.flush();
+  }
+
+  /** Makes every completed write durable. Shares the barrier with allocations in flight. */
+  flush(): Promise<void> {
+    return this.#barrier.wait();
+  }
+
+  /**
+   * Makes whole sectors read as zeros by clearing their bits, at once (clearing only hides
+   * data). Unallocated extents already read as zeros; slots are never given back, as
+   * Bochs never does.
+   */
+  async zero(offset: number, length: number): Promise<void> {
+    this.#assertWritable();
+    const parts: WritePart[] = [];
+    for (const part of this.#extents(offset, length)) {
+      // An allocation in flight must land first, or its bits would be set after ours clear them.
+      await this.#allocating.get(part.index)?.settled;
+      const slot = this.catalog[part.index] ?? UNALLOCATED;
+      if (slot !== UNALLOCATED) parts.push({ ...part, slot });
+    }
+    await this.#lock.runExclusive(async () => {
+      for (const part of parts) await this.#updateBits(part, false);
+    });
+  }
+
+  async close(): Promise<void> {}
+
+  #assertWritable(): void {
+    if (!this.writable) throw new ReadOnlyError('Image is read-only');
+  }
+
+  /**
+   * Sorts the parts into extents that have a slot and extents that get one now, reserving
+   * consecutive slots for the latter under the lock. A part whose extent is being
+   * allocated by another request waits for it and is sorted again.
+   */
+  async #reserve(parts: readonly Omit<WritePart, 'slot'>[]): Promise<{ fresh: WritePart[]; existing: WritePart[] }> {
+    const fresh: WritePart[] = [];
+    const existing: WritePart[] = [];
+    let todo = parts;
+    try {
+      while (todo.length > 0) {
+        const waiting: Array<Omit<WritePart, 'slot'>> = [];
+        const waits: Promise<void>[] = [];
+        await this.#lock.runExclusive(() => {
+          for (const part of todo) {
+            const slot = this.catalog[part.index] ?? UNALLOCATED;
+            const allocation = this.#allocating.get(part.index);
+            if (slot !== UNALLOCATED) {
+              existing.push({ ...part, slot });
+            } else if (allocation) {
+              waiting.push(part);
+              waits.push(allocation.settled);
+            } else {
+              // Checked first: a slot whose offset a number cannot hold fails the write, not a later read.
+              slotOffset(this.geometry, this.#nextSlot, part.index);
+              let settle = () => {};
+              const settled = new Promise<void>((resolve) => {
+                settle = resolve;
+              });
+              this.#allocating.set(part.index, { settled, settle });
+              fresh.push({ ...part, slot: this.#nextSlot++ });
+            }
+          }
+        });
+        await Promise.all(waits);
+        todo = waiting;
+      }
+    } catch (error) {
+      this.#finishAllocations(fresh);
+      throw error;
+    }
+    return { fresh, existing };
+  }
+
+  /** Lets the requests waiting on these allocations go on (they find the catalog entry, or allocate again after a failure). */
+  #finishAllocations(fresh: readonly WritePart[]): void {
+    for (const { index } of fresh) {
+      this.#allocating.get(index)?.settle();
+      this.#allocating.delete(index);
+    }
+  }
+
+  /** Each new slot whole: its bitmap with the written sectors' bits, the data, zeros elsewhere; consecutive slots in one pwritev. */
+  async #writeNewSlots(fresh: readonly WritePart[], iov: IoVector): Promise<void> {
+    const { bitmapBlocks, extentBlocks } = this.geometry;
+    const bitmapArea = bitmapBlocks * SECTOR_SIZE;
+    const extentArea = extentBlocks * SECTOR_SIZE;
+    const zeros = this.#zeroBuffer();
+    const plan = new ScatterPlan();
+    for (const part of fresh) {
+      const position = slotOffset(this.geometry, part.slot, part.index);
+      const bitmap = new Uint8Array(bitmapArea);
+      const first = part.within / SECTOR_SIZE;
+      setBits(bitmap, first, first + part.length / SECTOR_SIZE, true);
+      const buffers = [bitmap, zeros.subarray(0, part.within), ...iov.slices(part.at, part.length)];
+      buffers.push(zeros.subarray(0, extentArea - part.within - part.length));
+      plan.add(position, buffers);
+    }
+    for (const run of plan.runs) await this.#writeRun(run.buffers, run.position);
+  }
+
+  /**
+   * The data of allocated extents, straight to their slots, and their bits read meanwhile:
+   * returns the parts with a sector whose bit was clear, which need the bit set after a barrier.
+   */
+  async #writeInPlace(existing: readonly WritePart[], iov: IoVector): Promise<WritePart[]> {
+    const clear: WritePart[] = [];
+    const bitmapArea = this.geometry.bitmapBlocks * SECTOR_SIZE;
+    await Promise.all(
+      existing.map(async (part) => {
+        const start = slotOffset(this.geometry, part.slot, part.index);
+        const [bits] = await Promise.all([
+          this.#readBits(start, part),
+          this.#writeRun(iov.slices(part.at, part.length), start + bitmapArea + part.within),
+        ]);
+        const first = part.within / SECTOR_SIZE;
+        if (!allBits(bits.bytes, first - bits.firstByte * 8, first - bits.firstByte * 8 + part.length / SECTOR_SIZE)) {
+          clear.push(part);
+        }
+      }),
+    );
+    return clear;
+  }
+
+  /** The catalog entries of new slots, consecutive entries in one write; then the in-memory catalog. */
+  async #writeCatalogEntries(fresh: readonly WritePart[]): Promise<void> {
+    let k = 0;
+    while (k < fresh.length) {
+      let end = k + 1;
+      while (end < fresh.length && (fresh[end] as WritePart).index === (fresh[end - 1] as WritePart).index + 1) end++;
+      const run = fresh.slice(k, end);
+      const bytes = new Uint8Array(4 * run.length);
+      const view = new DataView(bytes.buffer);
+      for (const [i, part] of run.entries()) view.setUint32(4 * i, part.slot, true);
+      await this.#writeRun([bytes], this.header.headerSize + 4 * (run[0] as WritePart).index);
+      for (const part of run) this.catalog[part.index] = part.slot;
+      k = end;
+    }
+  }
+
+  /** Sets the bits of these parts, under the lock: another request may be changing other bits of the same bytes. */
+  async #setBits(parts: readonly WritePart[]): Promise<void> {
+    if (parts.length === 0) return;
+    await this.#lock.runExclusive(async () => {
+      for (const part of parts) await this.#updateBits(part, true);
+    });
+  }
+
+  /** Read-modify-write of the bitmap bytes covering a part; only the bytes that change are written. Hold the lock. */
+  async #updateBits(part: WritePart, value: boolean): Promise<void> {
+    const start = slotOffset(this.geometry, part.slot, part.index);
+    const bits = await this.#readBits(start, part);
+    const before = bits.bytes.slice();
+    const first = part.within / SECTOR_SIZE - bits.firstByte * 8;
+    setBits(bits.bytes, first, first + part.length / SECTOR_SIZE, value);
+    let from = 0;
+    while (from < before.length && before[from] === bits.bytes[from]) from++;
+    let to = before.length;
+    while (to > from && before[to - 1] === bits.bytes[to - 1]) to--;
+    if (from < to) await this.#writeRun([bits.bytes.subarray(from, to)], start + bits.firstByte + from);
+  }
+
+  /** The bitmap bytes that cover a part's sectors. */
+  async #readBits(slotStart: number, part: WritePart): Promise<{ bytes: Uint8Array; firstByte: number }> {
+    const firstSector = part.within / SECTOR_SIZE;
+    const endSector = firstSector + part.length / SECTOR_SIZE;
+    const firstByte = firstSector >> 3;
+    const bytes = new Uint8Array(((endSector + 7) >> 3) - firstByte);
+    await this.source.read(bytes, slotStart + firstByte);
+    return { bytes, firstByte };
+  }
+
+  /** One pwritev when the source has it. */
+  async #writeRun(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    const source = this.source;
+    if (buffers.length !== 1 && source.writev) {
+      await source.writev(buffers, position);
+      return;
+    }
+    if (!source.write) throw new ReadOnlyError('The image file cannot be written');
+    let at = position;
+    for (const buffer of buffers) {
+      await source.write(buffer, at);
+      at += buffer.length;
+    }
+  }
+
+  #zeroBuffer(): Uint8Array {
+    this.#zeros ??= new Uint8Array(this.geometry.extentBlocks * SECTOR_SIZE);
+    return this.#zeros;
   }
 
   /**
@@ -78,44 +343,40 @@ export class BochsImage implements DriverImage {
   async blockStatus(offset: number, length: number, options?: BlockStatusOptions): Promise<BlockStatusRun[]> {
     const runs: BlockStatusRun[] = [];
     const precise = options?.wantZero ?? true;
-    await this.#lock.runExclusive(async () => {
-      for (const { index, within, length: extentLength } of this.#extents(offset, length)) {
-        const virtualStart = index * this.geometry.extentSize;
-        if (!precise) {
-          const data = this.#slotStart(index) !== undefined;
-          appendRun(runs, { offset: virtualStart + within, length: extentLength, data });
-          continue;
-        }
-        const bitmap = await this.#extentBitmap(index, within, extentLength);
-        // No bit set (an unallocated extent, or a bitmap past the end of the file): one run,
-        // not one per sector. A 512-byte file whose catalog reads as zeros maps 8 TiB of
-        // such extents; sector by sector that was 2^34 steps.
-        if (!bitmap || bitmap.bits.every((byte) => byte === 0)) {
-          appendRun(runs, { offset: virtualStart + within, length: extentLength, data: false });
-          continue;
-        }
-        const first = within / SECTOR_SIZE;
-        const end = first + extentLength / SECTOR_SIZE;
-        let s = first;
-        while (s < end) {
-          // One run per stretch of equal bits.
-          const data = isWritten(bitmap, s);
-          const start = s;
-          while (s < end && isWritten(bitmap, s) === data) s++;
-          const run: BlockStatusRun = {
-            offset: virtualStart + start * SECTOR_SIZE,
-            length: (s - start) * SECTOR_SIZE,
-            data,
-          };
-          if (data) run.fileOffset = bitmap.dataOffset + start * SECTOR_SIZE;
-          appendRun(runs, run);
-        }
+    for (const { index, within, length: extentLength } of this.#extents(offset, length)) {
+      const virtualStart = index * this.geometry.extentSize;
+      if (!precise) {
+        const data = this.#slotStart(index) !== undefined;
+        appendRun(runs, { offset: virtualStart + within, length: extentLength, data });
+        continue;
       }
-    });
+      const bitmap = await this.#extentBitmap(index, within, extentLength);
+      // No bit set (an unallocated extent, or a bitmap past the end of the file): one run,
+      // not one per sector. A 512-byte file whose catalog reads as zeros maps 8 TiB of
+      // such extents; sector by sector that was 2^34 steps.
+      if (!bitmap || bitmap.bits.every((byte) => byte === 0)) {
+        appendRun(runs, { offset: virtualStart + within, length: extentLength, data: false });
+        continue;
+      }
+      const first = within / SECTOR_SIZE;
+      const end = first + extentLength / SECTOR_SIZE;
+      let s = first;
+      while (s < end) {
+        // One run per stretch of equal bits.
+        const data = isWritten(bitmap, s);
+        const start = s;
+        while (s < end && isWritten(bitmap, s) === data) s++;
+        const run: BlockStatusRun = {
+          offset: virtualStart + start * SECTOR_SIZE,
+          length: (s - start) * SECTOR_SIZE,
+          data,
+        };
+        if (data) run.fileOffset = bitmap.dataOffset + start * SECTOR_SIZE;
+        appendRun(runs, run);
+      }
+    }
     return runs;
   }
-
-  async close(): Promise<void> {}
 
   /** Number of catalog entries that point to a slot. */
   allocatedExtents(): number {
@@ -234,4 +495,25 @@ function zeroUnwritten(iov: IoVector, { bits, firstByte, firstSector, endSector,
 /** Bit `s % 8` of byte `s / 8`, LSB first: set means the sector was written. */
 function isWritten(bitmap: ExtentBitmap, sector: number): boolean {
   return (((bitmap.bits[(sector >> 3) - bitmap.firstByte] ?? 0) >> (sector & 7)) & 1) === 1;
+}
+
+/** Sets (or clears) the bits of sectors `[first, end)` in `bytes`, LSB first. */
+function setBits(bytes: Uint8Array, first: number, end: number, value: boolean): void {
+  let s = first;
+  while (s < end) {
+    if ((s & 7) === 0 && s + 8 <= end) {
+      bytes[s >> 3] = value ? 0xff : 0;
+      s += 8;
+      continue;
+    }
+    const mask = 1 << (s & 7);
+    bytes[s >> 3] = value ? (bytes[s >> 3] as number) | mask : (bytes[s >> 3] as number) & ~mask;
+    s++;
+  }
+}
+
+/** Whether every bit of sectors `[first, end)` is set. */
+function allBits(bytes: Uint8Array, first: number, end: number): boolean {
+  for (let s = first; s < end; s++) if ((((bytes[s >> 3] ?? 0) >> (s & 7)) & 1) === 0) return false;
+  return true;
 }

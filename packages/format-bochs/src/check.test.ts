@@ -1,4 +1,5 @@
 import { MemorySource, Registry } from '@vdisk/core';
+import { PowerLossSource } from '@vdisk/core/testing';
 import { describe, expect, it } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
 import { MAX_LISTED_PROBLEMS } from './check.js';
@@ -74,5 +75,55 @@ describe('Bochs check', () => {
     expect(report.problems).toHaveLength(MAX_LISTED_PROBLEMS);
     expect(MAX_LISTED_PROBLEMS + (report.omitted?.corruptions ?? 0)).toBe(1 + 0x100000 + 0xfffff);
     expect(report.omitted?.leaks).toBe(0);
+  });
+
+  it('reports an orphan slot and a slot cut short at the end as leaks', async () => {
+    const orphaned = new Uint8Array(twoSlots().length + 4608 + 1000);
+    orphaned.set(twoSlots());
+    const { problems } = await check(orphaned);
+    expect(problems).toEqual([
+      { kind: 'leak', message: 'Slot 2 is not used by any extent' },
+      { kind: 'leak', message: 'The last 1000 bytes of the file are part of slot 3, which no extent uses' },
+    ]);
+  });
+});
+
+describe('Bochs check -r leaks', () => {
+  const driver = new BochsDriver();
+
+  async function repair(bytes: Uint8Array) {
+    const source = new PowerLossSource(bytes, { maxDelay: 0 });
+    const image = await driver.open(source, { writable: true, options: {} });
+    const report = await driver.check(image, { repair: 'leaks' });
+    return { source, report, image };
+  }
+
+  it('cuts the orphan slots at the end of the file, and reports nothing left', async () => {
+    const clean = twoSlots();
+    const orphaned = new Uint8Array(clean.length + 2 * 4608 + 100).fill(0x55);
+    orphaned.set(clean);
+    const { source, report } = await repair(orphaned);
+    expect(report).toEqual({ problems: [], repaired: { corruptions: 0, leaks: 3 } });
+    expect(source.bytes()).toEqual(clean);
+  });
+
+  it('leaves a leak in the middle, reported, and cuts nothing when the end is clean', async () => {
+    const middle = setEntry(twoSlots(), 0, 0xffffffff); // slot 0 no longer used; slot 1 is
+    const { source, report } = await repair(middle);
+    expect(report).toEqual({
+      problems: [{ kind: 'leak', message: 'Slot 0 is not used by any extent' }],
+      repaired: { corruptions: 0, leaks: 0 },
+    });
+    expect(source.operations).toEqual([]);
+  });
+
+  it('never cuts a catalog short or a slot an entry points past the end', async () => {
+    const short = twoSlots().slice(0, 2000); // the catalog itself is cut
+    const cut = await repair(short);
+    expect(cut.source.operations).toEqual([]);
+    expect(cut.report.problems.some((p) => p.kind === 'corruption')).toBe(true);
+    const pastEnd = setEntry(twoSlots(), 5, 40);
+    const far = await repair(pastEnd);
+    expect(far.source.operations).toEqual([]);
   });
 });

@@ -89,3 +89,35 @@ export function parseHeader(bytes: Uint8Array): BochsHeader {
     diskSize: view.getBigUint64(version === 1 ? FIELD.diskV1 : FIELD.diskV2, true),
   };
 }
+
+/** The fields of a header that vdisk writes: always v2, subtype Growing, header 512, timestamp 0. */
+export interface NewHeader {
+  catalogSize: number;
+  bitmapSize: number;
+  extentSize: number;
+  diskSize: number;
+}
+
+/**
+ * The 512 bytes bximage 2.7 writes for `-func=create -imgmode=growing` (and, but for the
+ * timestamp, for `-func=convert`): v2, timestamp 0 as bximage's create leaves it, every
+ * byte not named here zero.
+ */
+export function encodeHeader({ catalogSize, bitmapSize, extentSize, diskSize }: NewHeader): Uint8Array {
+  const bytes = new Uint8Array(HEADER_SIZE);
+  const put = (offset: number, text: string) => {
+    for (let i = 0; i < text.length; i++) bytes[offset + i] = text.charCodeAt(i);
+  };
+  put(FIELD.magic, HEADER_MAGIC);
+  put(FIELD.type, REDOLOG_TYPE);
+  put(FIELD.subtype, GROWING_TYPE);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(FIELD.version, HEADER_V2, true);
+  view.setUint32(FIELD.header, HEADER_SIZE, true);
+  view.setUint32(FIELD.catalog, catalogSize, true);
+  view.setUint32(FIELD.bitmap, bitmapSize, true);
+  view.setUint32(FIELD.extent, extentSize, true);
+  view.setUint32(FIELD.timestamp, 0, true);
+  view.setBigUint64(FIELD.diskV2, BigInt(diskSize), true);
+  return bytes;
+}

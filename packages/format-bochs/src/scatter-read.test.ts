@@ -173,11 +173,11 @@ describe('BochsImage scattered reads', () => {
     ]);
   });
 
-  it('serializes concurrent requests, as QEMU holds its CoMutex', async () => {
+  it('runs concurrent reads concurrently: no lock around data I/O, as qcow2 drops its CoMutex', async () => {
     const { image, source } = await open(SPEC);
     await Promise.all([0, 1, 2, 3, 5, 9].map((e) => image.readv(e * 4096 + 512, [new Uint8Array(1024)])));
     expect(source.reads.length).toBeGreaterThan(1);
-    expect(source.maxInFlight).toBe(1);
+    expect(source.maxInFlight).toBeGreaterThan(1);
   });
 });
 

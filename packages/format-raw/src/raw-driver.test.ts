@@ -1,4 +1,4 @@
-import { MemorySource, Registry } from '@vdisk/core';
+import { type BlockDriver, MemorySource, Registry } from '@vdisk/core';
 import { describe, expect, it } from 'vitest';
 import { RawDriver } from './raw-driver.js';
 
@@ -49,9 +49,103 @@ describe('raw', () => {
     await expect(open(options)).rejects.toMatchObject({ code: 'EINVAL', message });
   });
 
-  it('refuses to open for writing', async () => {
+  it('writes through to the file, inside its offset and size window only', async () => {
+    const data = bytes.slice();
+    const source = new MemorySource(data);
+    const device = await new Registry([new RawDriver()]).open(source, {
+      format: 'raw',
+      writable: true,
+      options: { offset: '1000', size: '1024' },
+    });
+    expect(device.writable).toBe(true);
+    await device.write(10, new Uint8Array(5).fill(0xee));
+    await device.writeZeroes(1020, 4);
+    await device.flush();
+    const expected = bytes.slice();
+    expected.fill(0xee, 1010, 1015);
+    expected.fill(0, 2020, 2024);
+    expect(source.bytes).toEqual(expected);
+    await expect(device.write(1024, new Uint8Array(1))).rejects.toMatchObject({ code: 'ERANGE' });
+    expect(source.size).toBe(4096);
+  });
+
+  it('flushes the file', async () => {
+    const source = new MemorySource(bytes.slice());
+    let flushes = 0;
+    source.flush = async () => {
+      flushes++;
+    };
+    const device = await new Registry([new RawDriver()]).open(source, { format: 'raw', writable: true });
+    await device.write(0, new Uint8Array(1), { fua: true });
+    await device.flush();
+    expect(flushes).toBe(2);
+  });
+
+  it('refuses writes when opened read-only', async () => {
+    const device = await open();
+    await expect(device.write(0, new Uint8Array(1))).rejects.toMatchObject({
+      code: 'EROFS',
+      message: 'Image is read-only',
+    });
+  });
+
+  it('creates an image of exactly the size asked for, zeros, with no options', async () => {
+    const registry = new Registry([new RawDriver()]);
+    const target = new MemorySource();
+    await registry.create('raw', target, { virtualSize: 100003 });
+    expect(target.size).toBe(100003);
+    const device = await registry.open(target, { format: 'raw' });
+    expect(device.virtualSize).toBe(100003);
+    expect((await device.read(0, 100003)).every((b) => b === 0)).toBe(true);
     await expect(
-      new Registry([new RawDriver()]).open(new MemorySource(bytes), { format: 'raw', writable: true }),
-    ).rejects.toMatchObject({ code: 'EROFS', message: 'Image is read-only' });
+      registry.create('raw', new MemorySource(), { virtualSize: 512, options: { preallocation: 'full' } }),
+    ).rejects.toMatchObject({ code: 'EINVAL', message: "Invalid parameter 'preallocation'" });
+  });
+
+  describe('guessed by probing', () => {
+    // Another format, as the registry knows it: `MAGICDSK` at 0. Raw knows no format.
+    const magic: BlockDriver = {
+      name: 'magic',
+      probe: (sector) => (new TextDecoder().decode(sector.subarray(0, 8)) === 'MAGICDSK' ? 100 : 0),
+      open: () => Promise.reject(new Error('not used')),
+    };
+    const registry = new Registry([new RawDriver(), magic]);
+    const text = (s: string) => new TextEncoder().encode(s);
+
+    it('refuses a write to the first sector that would make the image probe as another format', async () => {
+      const source = new MemorySource(bytes.slice());
+      const device = await registry.open(source, { writable: true });
+      expect(device.format).toBe('raw');
+      expect(device.probeGuessed).toBe(true);
+      const before = source.bytes.slice();
+      await expect(device.write(0, text('MAGICDSK'))).rejects.toMatchObject({
+        code: 'EPERM',
+        message: 'Operation not permitted',
+      });
+      // Completing a header with an unaligned write counts too: the result is probed.
+      await device.write(0, text('MAGIC'));
+      await expect(device.write(5, text('DSK'))).rejects.toMatchObject({ code: 'EPERM' });
+      before.set(text('MAGIC'), 0);
+      expect(source.bytes).toEqual(before);
+      // Other writes to the first sector, and anything after it, are allowed.
+      await device.write(0, text('NOTMAGIC'));
+      await device.write(512, text('MAGICDSK'));
+      await device.writeZeroes(0, 4096);
+    });
+
+    it('lifts the restriction when the format is named', async () => {
+      const source = new MemorySource(bytes.slice());
+      const device = await registry.open(source, { format: 'raw', writable: true });
+      expect(device.probeGuessed).toBe(false);
+      await device.write(0, text('MAGICDSK'));
+      expect(registry.probeBytes(source.bytes.subarray(0, 512), source.size).format).toBe('magic');
+    });
+
+    it('guards an image shorter than a sector', async () => {
+      const source = new MemorySource(bytes.slice(0, 10));
+      const device = await registry.open(source, { writable: true });
+      await expect(device.write(0, text('MAGICDSK'))).rejects.toMatchObject({ code: 'EPERM' });
+      await device.write(2, text('xy'));
+    });
   });
 });

@@ -2,11 +2,13 @@ import {
   type BlockDriver,
   type BlockStatusRun,
   type ByteSource,
+  type CreateOptions,
   type DriverImage,
   type DriverOpenOptions,
   type FormatSpecificInfo,
-  ReadOnlyError,
+  InvalidArgumentError,
   readSource,
+  writeSource,
 } from '@vdisk/core';
 import { parseRawOptions, type RawWindow } from './raw-options.js';
 
@@ -28,6 +30,11 @@ export class RawImage implements DriverImage {
     return readSource(this.source, buffers, this.window.offset + offset);
   }
 
+  /** Straight through as well: one gathered write into the window (pwritev for a file). */
+  writev(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    return writeSource(this.source, buffers, this.window.offset + offset);
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -45,9 +52,39 @@ export class RawDriver implements BlockDriver<RawImage> {
     return 1;
   }
 
-  async open(source: ByteSource, { writable, options }: DriverOpenOptions): Promise<RawImage> {
-    if (writable) throw new ReadOnlyError('Image is read-only');
+  async open(source: ByteSource, { options }: DriverOpenOptions): Promise<RawImage> {
     return new RawImage(source, parseRawOptions(options, source.size));
+  }
+
+  /**
+   * Writes into the window; core keeps every write inside the virtual size, so a raw image
+   * never grows (QEMU's raw format does the same within its offset and size).
+   */
+  write(image: RawImage, offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    return image.writev(offset, buffers);
+  }
+
+  /** fdatasync of the file: raw has no metadata of its own. */
+  async flush(image: RawImage): Promise<void> {
+    await image.source.flush?.();
+  }
+
+  /**
+   * A new raw image is `virtualSize` bytes of zeros, exactly (qemu-img rounds up to 512;
+   * vdisk is exact to the byte): the target is truncated to that size, a sparse file. Raw
+   * has no creation options: any is qemu-img's `Invalid parameter 'NAME'`.
+   */
+  async create(target: ByteSource, { virtualSize, options }: CreateOptions): Promise<void> {
+    const unknown = Object.keys(options)[0];
+    if (unknown !== undefined) {
+      throw new InvalidArgumentError(`Invalid parameter '${unknown}'`);
+    }
+    if (target.truncate) {
+      await target.truncate(virtualSize);
+    } else if (virtualSize > target.size) {
+      // A source that cannot truncate grows by a write: one zero byte at the end.
+      await writeSource(target, [new Uint8Array(1)], virtualSize - 1);
+    }
   }
 
   /**

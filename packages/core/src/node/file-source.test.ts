@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockDriver } from '../driver.js';
-import { ImageFormatError, SystemError } from '../errors.js';
+import { ImageFormatError, ReadOnlyError, SystemError } from '../errors.js';
 import { Registry } from '../registry.js';
+import { blockDeviceSize, deviceNumbers } from './block-device-size.js';
 import { FileSource } from './file-source.js';
 import { openFile, probeFile } from './open-file.js';
 
@@ -144,5 +145,146 @@ describe('FileSource.readv', () => {
       code: 'EOVERFLOW',
     });
     await source.close();
+  });
+});
+
+describe('FileSource writes', () => {
+  let writeDir: string;
+  beforeAll(async () => {
+    writeDir = await mkdtemp(join(tmpdir(), 'vdisk-file-source-write-'));
+  });
+  afterAll(() => rm(writeDir, { recursive: true, force: true }));
+
+  it('writes positionally, gathers more buffers than one pwritev takes, and grows its size', async () => {
+    const path = join(writeDir, 'grow');
+    await writeFile(path, new Uint8Array(100));
+    const source = await FileSource.open(path, { writable: true });
+    expect(source.writable).toBe(true);
+    await source.write(Uint8Array.of(1, 2, 3), 10);
+    expect(source.size).toBe(100);
+    // 2500 buffers: three pwritev calls of at most 1024, each continued where it stopped.
+    const buffers = Array.from({ length: 2500 }, (_, i) => new Uint8Array(1 + (i % 3)).fill(i & 0xff));
+    await source.writev(buffers, 200);
+    expect(source.size).toBe(200 + 4999);
+    const back = new Uint8Array(4999);
+    await source.read(back, 200); // past the size seen at open: read since it grew
+    expect(back).toEqual(concat(buffers));
+    await source.flush();
+    await source.close();
+    const onDisk = new Uint8Array(await readFile(path));
+    expect(onDisk.length).toBe(5199);
+    expect(onDisk.subarray(10, 13)).toEqual(Uint8Array.of(1, 2, 3));
+    expect(onDisk.subarray(100, 200)).toEqual(new Uint8Array(100));
+    expect(onDisk.subarray(200)).toEqual(concat(buffers));
+  });
+
+  it('truncates, both ways', async () => {
+    const path = join(writeDir, 'truncate');
+    await writeFile(path, new Uint8Array(1000).fill(7));
+    const source = await FileSource.open(path, { writable: true });
+    await source.truncate(10);
+    expect(source.size).toBe(10);
+    await source.truncate(4096);
+    const buffer = new Uint8Array(20);
+    await source.read(buffer, 0);
+    expect(buffer).toEqual(Uint8Array.from({ length: 20 }, (_, i) => (i < 10 ? 7 : 0)));
+    await source.close();
+    expect((await stat(path)).size).toBe(4096);
+  });
+
+  it('refuses writes, flush and truncate when opened read-only, and changes nothing', async () => {
+    const path = join(writeDir, 'read-only');
+    await writeFile(path, new Uint8Array(16).fill(1));
+    const source = await FileSource.open(path);
+    await expect(source.write(Uint8Array.of(9), 0)).rejects.toBeInstanceOf(ReadOnlyError);
+    await expect(source.writev([Uint8Array.of(9)], 0)).rejects.toBeInstanceOf(ReadOnlyError);
+    await expect(source.truncate(0)).rejects.toBeInstanceOf(ReadOnlyError);
+    await expect(source.flush()).rejects.toBeInstanceOf(ReadOnlyError);
+    await source.close();
+    expect(new Uint8Array(await readFile(path))).toEqual(new Uint8Array(16).fill(1));
+  });
+
+  it('says the file is closed after close, not a bare EBADF', async () => {
+    const path = join(writeDir, 'closed');
+    await writeFile(path, new Uint8Array(16));
+    const source = await FileSource.open(path, { writable: true });
+    await source.close();
+    await expect(source.read(new Uint8Array(1), 0)).rejects.toMatchObject({
+      code: 'EINVAL',
+      message: 'The file is closed',
+    });
+    await expect(source.write(Uint8Array.of(1), 0)).rejects.toMatchObject({ message: 'The file is closed' });
+  });
+
+  it('creates a new file, mode 600 by default, and refuses an existing one or a symlink, leaving it alone', async () => {
+    const path = join(writeDir, 'new.img');
+    const source = await FileSource.create(path);
+    expect(source.size).toBe(0);
+    await source.write(Uint8Array.of(5), 3);
+    await source.close();
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(new Uint8Array(await readFile(path))).toEqual(Uint8Array.of(0, 0, 0, 5));
+
+    await expect(FileSource.create(path)).rejects.toMatchObject({ constructor: SystemError, message: 'File exists' });
+    expect(new Uint8Array(await readFile(path))).toEqual(Uint8Array.of(0, 0, 0, 5));
+    const link = join(writeDir, 'link.img');
+    await symlink(join(writeDir, 'elsewhere'), link);
+    await expect(FileSource.create(link)).rejects.toMatchObject({ message: 'File exists' });
+    await expect(stat(join(writeDir, 'elsewhere'))).rejects.toThrow();
+
+    const shared = await FileSource.create(join(writeDir, 'shared.img'), { mode: 0o640 });
+    await shared.close();
+    const umask = process.umask();
+    expect((await stat(join(writeDir, 'shared.img'))).mode & 0o777).toBe(0o640 & ~umask);
+  });
+});
+
+describe('block devices', () => {
+  it("decodes a dev_t as glibc's major() and minor() do", () => {
+    const makedev = (major: bigint, minor: bigint) =>
+      ((major & 0xfffn) << 8n) | ((major & ~0xfffn) << 32n) | (minor & 0xffn) | ((minor & ~0xffn) << 12n);
+    for (const [major, minor] of [
+      [8n, 1n],
+      [259n, 0n],
+      [254n, 65537n],
+      [4095n, 255n],
+      [70000n, 1048575n],
+    ] as const) {
+      expect(deviceNumbers(makedev(major, minor))).toEqual({ major, minor });
+    }
+  });
+
+  it("reads a block device's size from the kernel by its device number", async () => {
+    // /sys/class/block/NAME/size names the device; blockDeviceSize finds it by major:minor.
+    const names = await readdir('/sys/class/block').catch(() => [] as string[]);
+    let checked = 0;
+    for (const name of names) {
+      const node = await stat(join('/dev', name), { bigint: true }).catch(() => undefined);
+      if (!node?.isBlockDevice()) continue;
+      const sectors = Number((await readFile(join('/sys/class/block', name, 'size'), 'utf8')).trim());
+      expect(await blockDeviceSize(node.rdev), name).toBe(sectors * 512);
+      checked++;
+    }
+    if (process.platform === 'linux' && names.length > 0) expect(checked).toBeGreaterThan(0);
+  });
+
+  // Node's stat says 0 bytes for a block device: the size comes from /sys. Any block device
+  // this machine lets us open read-only, and that is not empty, will do; nothing is written.
+  const device = ['/dev/vda', '/dev/sda', '/dev/nvme0n1', '/dev/zram0', '/dev/loop0'].find((path) => {
+    try {
+      return Number(execFileSync('blockdev', ['--getsize64', path], { encoding: 'utf8', stdio: 'pipe' })) > 0;
+    } catch {
+      return false;
+    }
+  });
+  it.skipIf(device === undefined)(`knows the size of a block device (${device ?? 'none readable here'})`, async () => {
+    const path = device as string;
+    const expectedSize = Number(execFileSync('blockdev', ['--getsize64', path], { encoding: 'utf8' }).trim());
+    const source = await FileSource.open(path);
+    try {
+      expect(source.size).toBe(expectedSize);
+    } finally {
+      await source.close();
+    }
   });
 });

@@ -1,50 +1,85 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { AllocatedSizeSource } from '../byte-source.js';
-import { SystemError } from '../errors.js';
+import { ReadOnlyError, SystemError, VdiskError } from '../errors.js';
 import { assertExactRange } from '../exact-offset.js';
+import { blockDeviceSize } from './block-device-size.js';
 import { toSystemError } from './system-error.js';
 
 export interface FileSourceOptions {
-  /** Open the file for writing too. Reading an image never needs it. */
+  /** Open the file for writing too (O_RDWR). Reading an image never needs it. */
   writable?: boolean;
 }
 
-/** Linux's IOV_MAX: the most buffers one preadv takes. */
+export interface FileCreateOptions {
+  /** The new file's permissions, before the umask. Default 0o600: an image may hold anything. */
+  mode?: number;
+}
+
+/** Linux's IOV_MAX: the most buffers one preadv or pwritev takes. */
 const IOV_MAX = 1024;
 
-/** A byte source over a file, on `node:fs/promises`. */
+/**
+ * A byte source over a file or a block device, on `node:fs/promises`. Opened writable, it
+ * writes positionally (pwrite, pwritev), flushes with fdatasync, and its size grows with
+ * writes past the end.
+ */
 export class FileSource implements AllocatedSizeSource {
   readonly path: string;
+  /** Opened for writing; a read-only source rejects writes with `ReadOnlyError`. */
+  readonly writable: boolean;
   readonly #handle: FileHandle;
-  readonly #size: number;
+  #size: number;
   #closed = false;
 
-  private constructor(path: string, handle: FileHandle, size: number) {
+  private constructor(path: string, handle: FileHandle, size: number, writable: boolean) {
     this.path = path;
     this.#handle = handle;
     this.#size = size;
+    this.writable = writable;
   }
 
   /** Opens `path`; rejects with a `SystemError` in the OS's words (`No such file or directory`). */
   static async open(path: string, options: FileSourceOptions = {}): Promise<FileSource> {
+    const writable = options.writable ?? false;
     let handle: FileHandle;
     try {
       // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever. It changes
       // nothing for regular files.
-      handle = await open(path, (options.writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
+      handle = await open(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
     } catch (error) {
       throw toSystemError(error, path);
     }
     try {
-      const stat = await handle.stat();
+      const stat = await handle.stat({ bigint: true });
       if (stat.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
       if (stat.isFIFO() || stat.isSocket()) throw new SystemError('Not a regular file', undefined, { filename: path });
-      return new FileSource(path, handle, stat.size);
+      // Node's stat gives a block device the size 0: the kernel knows its real size.
+      const size = stat.isBlockDevice() ? await blockDeviceSize(stat.rdev) : Number(stat.size);
+      return new FileSource(path, handle, size, writable);
     } catch (error) {
       await handle.close().catch(() => {});
       throw error instanceof SystemError ? error : toSystemError(error, path);
     }
+  }
+
+  /**
+   * Creates a new file at `path` and opens it for writing (O_CREAT|O_EXCL|O_RDWR): an
+   * existing file, or a symlink where the file would be, is refused (`File exists`) and
+   * left alone.
+   */
+  static async create(path: string, options: FileCreateOptions = {}): Promise<FileSource> {
+    let handle: FileHandle;
+    try {
+      handle = await open(
+        path,
+        constants.O_CREAT | constants.O_EXCL | constants.O_RDWR | constants.O_NONBLOCK,
+        options.mode ?? 0o600,
+      );
+    } catch (error) {
+      throw toSystemError(error, path);
+    }
+    return new FileSource(path, handle, 0, true);
   }
 
   get size(): number {
@@ -53,7 +88,8 @@ export class FileSource implements AllocatedSizeSource {
 
   async read(buffer: Uint8Array, position: number): Promise<void> {
     assertExactRange(position, buffer.length, 'Source read');
-    // Past the size seen at open, the source reads zeros, as QEMU's block layer does.
+    this.#checkOpen();
+    // Past the size, the source reads zeros, as QEMU's block layer does.
     const wanted = Math.max(0, Math.min(buffer.length, this.#size - position));
     let done = 0;
     try {
@@ -78,6 +114,7 @@ export class FileSource implements AllocatedSizeSource {
     let total = 0;
     for (const buffer of buffers) total += buffer.length;
     assertExactRange(position, total, 'Source read');
+    this.#checkOpen();
     const wanted = Math.max(0, Math.min(total, this.#size - position));
     let done = 0;
     let index = 0; // the buffer where `done` falls
@@ -109,7 +146,82 @@ export class FileSource implements AllocatedSizeSource {
     for (let i = index; i < buffers.length; i++) (buffers[i] as Uint8Array).fill(0, i === index ? within : 0);
   }
 
+  /** pwrite, continued after a short write until every byte is written. */
+  async write(buffer: Uint8Array, position: number): Promise<void> {
+    assertExactRange(position, buffer.length, 'Source write');
+    this.#checkWritable();
+    let done = 0;
+    try {
+      while (done < buffer.length) {
+        const { bytesWritten } = await this.#handle.write(buffer, done, buffer.length - done, position + done);
+        if (bytesWritten === 0) throw new SystemError('Input/output error', 'EIO', { filename: this.path });
+        done += bytesWritten;
+        this.#grew(position + done);
+      }
+    } catch (error) {
+      throw error instanceof SystemError ? error : toSystemError(error, this.path);
+    }
+  }
+
+  /**
+   * One pwritev per run of at most IOV_MAX buffers, continued where a short write stopped:
+   * a driver writes a whole extent (bitmap and data) or a run of sectors in one system call.
+   */
+  async writev(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    let total = 0;
+    for (const buffer of buffers) total += buffer.length;
+    assertExactRange(position, total, 'Source write');
+    this.#checkWritable();
+    let done = 0;
+    let index = 0; // the buffer where `done` falls
+    let within = 0; // and how far into it
+    try {
+      while (done < total) {
+        while (index < buffers.length && within >= (buffers[index] as Uint8Array).length) {
+          within -= (buffers[index] as Uint8Array).length;
+          index++;
+        }
+        const batch: Uint8Array[] = [];
+        for (let i = index; i < buffers.length && batch.length < IOV_MAX; i++) {
+          const buffer = buffers[i] as Uint8Array;
+          if (buffer.length === 0) continue;
+          batch.push(i === index && within > 0 ? buffer.subarray(within) : buffer);
+        }
+        const { bytesWritten } = await this.#handle.writev(batch, position + done);
+        if (bytesWritten === 0) throw new SystemError('Input/output error', 'EIO', { filename: this.path });
+        done += bytesWritten;
+        within += bytesWritten;
+        this.#grew(position + done);
+      }
+    } catch (error) {
+      throw error instanceof SystemError ? error : toSystemError(error, this.path);
+    }
+  }
+
+  /** fdatasync: every completed write is durable when it resolves. */
+  async flush(): Promise<void> {
+    this.#checkWritable();
+    try {
+      await this.#handle.datasync();
+    } catch (error) {
+      throw toSystemError(error, this.path);
+    }
+  }
+
+  /** ftruncate: cuts the file, or extends it with zeros (a hole). */
+  async truncate(size: number): Promise<void> {
+    assertExactRange(0, size, 'Truncate');
+    this.#checkWritable();
+    try {
+      await this.#handle.truncate(size);
+    } catch (error) {
+      throw toSystemError(error, this.path);
+    }
+    this.#size = size;
+  }
+
   async allocatedSize(): Promise<number> {
+    this.#checkOpen();
     try {
       const stat = await this.#handle.stat();
       return stat.blocks * 512;
@@ -122,5 +234,18 @@ export class FileSource implements AllocatedSizeSource {
     if (this.#closed) return;
     this.#closed = true;
     await this.#handle.close();
+  }
+
+  #grew(end: number): void {
+    if (end > this.#size) this.#size = end;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new VdiskError('EINVAL', 'The file is closed', { filename: this.path });
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (!this.writable) throw new ReadOnlyError('The file is open read-only', { filename: this.path });
   }
 }

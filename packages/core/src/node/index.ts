@@ -1,5 +1,6 @@
 // The Node.js edge of core: files and streams. Everything else in @vdisk/core runs anywhere.
-export { FileSource, type FileSourceOptions } from './file-source.js';
+export { blockDeviceSize, deviceNumbers } from './block-device-size.js';
+export { type FileCreateOptions, FileSource, type FileSourceOptions } from './file-source.js';
 export { openFile, probeFile } from './open-file.js';
 export { createReadStream, type ReadStreamOptions } from './read-stream.js';
 export { createSparseStream, type DataChunk, readDataChunks, type SparseStreamOptions } from './sparse-stream.js';
