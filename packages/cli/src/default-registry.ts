@@ -2,6 +2,7 @@ import { createRegistry, type Registry } from '@vdisk/core';
 import { bochsModule } from '@vdisk/format-bochs';
 import { rawModule } from '@vdisk/format-raw';
 import { vdiModule } from '@vdisk/format-vdi';
+import { vmdkModule } from '@vdisk/format-vmdk';
 import { vpcModule } from '@vdisk/format-vpc';
 import type { ContainerModule } from 'inversify';
 
@@ -17,5 +18,5 @@ export function addFormatModules(modules: readonly ContainerModule[]): void {
  * other format wins a tie; plugins last.
  */
 export function defaultRegistry(): Registry {
-  return createRegistry(rawModule, bochsModule, vpcModule, vdiModule, ...extraModules);
+  return createRegistry(rawModule, bochsModule, vpcModule, vdiModule, vmdkModule, ...extraModules);
 }

@@ -1,0 +1,201 @@
+import {
+  AsyncMutex,
+  appendRun,
+  type BlockStatusRun,
+  type ByteSource,
+  type DriverImage,
+  IoVector,
+  readSource,
+  VdiskError,
+} from '@vdisk/core';
+import { SECTOR_SIZE, type SparseHeader, ZEROED_GRAIN } from './header.js';
+
+/** QEMU's L2_CACHE_SIZE: grain tables kept in memory. */
+const GT_CACHE_SIZE = 16;
+
+/** What a grain of the virtual disk is (QEMU's get_cluster_offset results). */
+export type GrainState =
+  | { kind: 'data'; fileOffset: number }
+  | { kind: 'zeroed' }
+  | { kind: 'unallocated' }
+  /** Beyond the grain directory (only a header with a truncated 32-bit directory size has this). */
+  | { kind: 'error' };
+
+/** One piece of a request within one grain. */
+interface GrainPiece {
+  /** The grain's first virtual sector. */
+  sector: number;
+  within: number;
+  length: number;
+  /** Where the piece is in the request. */
+  at: number;
+}
+
+/**
+ * An open monolithicSparse VMDK: virtual sector → grain directory entry (the sector of a
+ * grain table) → grain table entry (the sector of the grain) → file offset. A directory
+ * entry of 0 is an unallocated table; a grain entry of 0 an unallocated grain, of 1 (with
+ * the zeroed-grain flag) a grain that reads as zeros.
+ */
+export class VmdkImage implements DriverImage {
+  readonly requestAlignment = SECTOR_SIZE;
+  readonly virtualSize: number;
+  readonly source: ByteSource;
+  readonly header: SparseHeader;
+  /**
+   * The grain directory entries that lie in the file. Past the end of the file QEMU reads
+   * zeros (unallocated tables); those are not held, so a hostile directory size (up to 32 Mi
+   * entries) costs no more than the file.
+   */
+  readonly gd: Uint32Array;
+  /** The redundant directory, when the header has one (QEMU's l1_backup_table), same bound. */
+  readonly rgd: Uint32Array | undefined;
+  readonly cid: number;
+  readonly parentCid: number;
+  /** Grain tables by sector, least recently used first (QEMU keeps 16). */
+  readonly #gtCache = new Map<number, Uint32Array>();
+  /** Requests are serialized, as QEMU's vmdk driver holds its CoMutex. */
+  readonly lock = new AsyncMutex();
+
+  constructor(
+    source: ByteSource,
+    header: SparseHeader,
+    tables: { gd: Uint32Array; rgd?: Uint32Array },
+    ids: { cid: number; parentCid: number },
+  ) {
+    this.source = source;
+    this.header = header;
+    this.gd = tables.gd;
+    this.rgd = tables.rgd;
+    this.cid = ids.cid;
+    this.parentCid = ids.parentCid;
+    this.virtualSize = header.capacity * SECTOR_SIZE;
+  }
+
+  get grainSize(): number {
+    return this.header.granularity * SECTOR_SIZE;
+  }
+
+  /** Directory entry `index`: 0 past the end of the file. */
+  gdEntry(index: number): number {
+    return this.gd[index] ?? 0;
+  }
+
+  /** The grain table at `sector` (zeros past the end of the file), through the cache. */
+  async grainTable(sector: number): Promise<Uint32Array> {
+    const cached = this.#gtCache.get(sector);
+    if (cached) {
+      this.#gtCache.delete(sector);
+      this.#gtCache.set(sector, cached);
+      return cached;
+    }
+    const table = await readEntries(this.source, sector * SECTOR_SIZE, this.header.gtesPerGt);
+    this.#gtCache.set(sector, table);
+    if (this.#gtCache.size > GT_CACHE_SIZE) this.#gtCache.delete(this.#gtCache.keys().next().value as number);
+    return table;
+  }
+
+  /** Updates a cached grain table after a write to it. */
+  cacheGrainTable(sector: number, table: Uint32Array): void {
+    this.#gtCache.delete(sector);
+    this.#gtCache.set(sector, table);
+    if (this.#gtCache.size > GT_CACHE_SIZE) this.#gtCache.delete(this.#gtCache.keys().next().value as number);
+  }
+
+  /** QEMU's get_cluster_offset (reading): what the grain holding virtual `sector` is. */
+  async grainState(sector: number): Promise<GrainState> {
+    const { sectorsPerGt, gdEntries, granularity, gtesPerGt, zeroedGrains } = this.header;
+    const gdIndex = Math.floor(sector / sectorsPerGt);
+    if (gdIndex >= gdEntries) return { kind: 'error' };
+    const gtSector = this.gdEntry(gdIndex);
+    if (gtSector === 0) return { kind: 'unallocated' };
+    const table = await this.grainTable(gtSector);
+    const grain = table[Math.floor(sector / granularity) % gtesPerGt] ?? 0;
+    if (zeroedGrains && grain === ZEROED_GRAIN) return { kind: 'zeroed' };
+    if (grain === 0) return { kind: 'unallocated' };
+    return { kind: 'data', fileOffset: grain * SECTOR_SIZE };
+  }
+
+  async readv(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    const iov = new IoVector(buffers);
+    await this.lock.runExclusive(async () => {
+      // Grains that follow each other in the file (qemu-img and bximage write them in order)
+      // are one read.
+      let run: { position: number; end: number; buffers: Uint8Array[] } | undefined;
+      const flush = async () => {
+        if (run) await readSource(this.source, run.buffers, run.position);
+        run = undefined;
+      };
+      for (const piece of this.pieces(offset, iov.length)) {
+        const state = await this.grainState(piece.sector);
+        if (state.kind !== 'data') {
+          // Unallocated, zeroed, and (as in QEMU's vmdk_co_preadv) beyond the directory.
+          iov.zero(piece.at, piece.length);
+          continue;
+        }
+        const at = state.fileOffset + piece.within;
+        if (run && run.end !== at) await flush();
+        if (!run) run = { position: at, end: at, buffers: [] };
+        run.buffers.push(...iov.slices(piece.at, piece.length));
+        run.end += piece.length;
+      }
+      await flush();
+    });
+  }
+
+  /**
+   * QEMU's vmdk_co_block_status: a grain is data at its file offset, a zeroed grain is
+   * allocated and reads as zeros (BDRV_BLOCK_ZERO), an unallocated one is not allocated
+   * (`present: false` in qemu-img map: a VMDK may have a parent).
+   */
+  async blockStatus(offset: number, length: number): Promise<BlockStatusRun[]> {
+    const runs: BlockStatusRun[] = [];
+    await this.lock.runExclusive(async () => {
+      for (const piece of this.pieces(offset, length)) {
+        const state = await this.grainState(piece.sector);
+        const run: BlockStatusRun = { offset: offset + piece.at, length: piece.length, data: state.kind === 'data' };
+        if (state.kind === 'error') {
+          throw new VdiskError('EIO', `Sector ${piece.sector} is beyond the grain directory`);
+        }
+        if (state.kind === 'data') run.fileOffset = state.fileOffset + piece.within;
+        if (state.kind === 'zeroed') run.allocated = true;
+        appendRun(runs, run);
+      }
+    });
+    return runs;
+  }
+
+  async close(): Promise<void> {}
+
+  /** The grains that `[offset, offset + length)` touches, in order. */
+  *pieces(offset: number, length: number): Generator<GrainPiece> {
+    const grainSize = this.grainSize;
+    let done = 0;
+    while (done < length) {
+      const position = offset + done;
+      const index = Math.floor(position / grainSize);
+      const within = position - index * grainSize;
+      const part = Math.min(length - done, grainSize - within);
+      yield { sector: index * this.header.granularity, within, length: part, at: done };
+      done += part;
+    }
+  }
+}
+
+/**
+ * `count` little-endian u32 entries at `position`, of which only those that lie in the file
+ * are held (past its end they read as 0, as in QEMU). `position` may be any 64-bit value.
+ */
+export async function readEntries(source: ByteSource, position: number | bigint, count: number): Promise<Uint32Array> {
+  const start = BigInt(position);
+  if (start >= BigInt(source.size)) return new Uint32Array(0);
+  const at = Number(start);
+  const inFile = Math.min(count, Math.ceil((source.size - at) / 4));
+  const table = new Uint32Array(inFile);
+  if (inFile === 0) return table;
+  const bytes = new Uint8Array(table.buffer);
+  await source.read(bytes, at);
+  const view = new DataView(table.buffer);
+  for (let i = 0; i < inFile; i++) table[i] = view.getUint32(i * 4, true);
+  return table;
+}
