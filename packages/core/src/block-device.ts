@@ -364,6 +364,7 @@ export class BlockDevice {
       const stop = Math.min(run.offset + run.length, end);
       if (start >= stop) continue;
       const clipped: BlockStatusRun = { offset: start, length: stop - start, data: run.data };
+      if (!run.data && run.allocated) clipped.allocated = true;
       if (run.data && run.fileOffset !== undefined) clipped.fileOffset = run.fileOffset + (start - run.offset);
       appendRun(result, clipped);
     }
@@ -447,6 +448,7 @@ export function appendRun(runs: BlockStatusRun[], run: BlockStatusRun): void {
     last &&
     last.offset + last.length === run.offset &&
     last.data === run.data &&
+    Boolean(last.allocated) === Boolean(run.allocated) &&
     (last.fileOffset === undefined
       ? run.fileOffset === undefined
       : run.fileOffset !== undefined && last.fileOffset + last.length === run.fileOffset)

@@ -103,12 +103,7 @@ export class Registry {
    * 512 bytes when the file is; it is zero-padded, as QEMU pads its probe buffer. `lastSector`
    * is the file's last 512 bytes, when the file has that many (a fixed VHD's footer).
    */
-  probeBytes(
-    firstBytes: Uint8Array,
-    fileSize: number,
-    filename?: string,
-    lastSector?: Uint8Array,
-  ): ProbeResult {
+  probeBytes(firstBytes: Uint8Array, fileSize: number, filename?: string, lastSector?: Uint8Array): ProbeResult {
     if (fileSize === 0 && this.has(this.#emptyFileFormat)) {
       return { format: this.#emptyFileFormat, score: 1, scores: { [this.#emptyFileFormat]: 1 }, guessed: true };
     }

@@ -30,7 +30,8 @@ export async function mapCommand(filename: string, opts: MapOptions): Promise<nu
 /**
  * qemu-img's JSON, byte for byte as it prints it: `[` then one entry per line, separated by
  * `,` and a newline, then `]`. Data is present and non-zero at its file offset; a hole is
- * not present and reads as zeros (QEMU's BDRV_BLOCK_ZERO without BDRV_BLOCK_ALLOCATED).
+ * not present and reads as zeros (QEMU's BDRV_BLOCK_ZERO without BDRV_BLOCK_ALLOCATED); a run
+ * allocated as zeros (a VMDK zeroed grain) is present and zero.
  */
 async function printJson(runs: AsyncIterable<BlockStatusRun>): Promise<void> {
   let first = true;
@@ -40,7 +41,7 @@ async function printJson(runs: AsyncIterable<BlockStatusRun>): Promise<void> {
     first = false;
     const offset = run.data && run.fileOffset !== undefined ? `, "offset": ${run.fileOffset}` : '';
     text +=
-      `{ "start": ${run.offset}, "length": ${run.length}, "depth": 0, "present": ${run.data},` +
+      `{ "start": ${run.offset}, "length": ${run.length}, "depth": 0, "present": ${run.data || run.allocated === true},` +
       ` "zero": ${!run.data}, "data": ${run.data}${offset}}`;
     if (text.length >= 65536) {
       await writeStdout(text);

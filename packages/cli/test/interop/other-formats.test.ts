@@ -109,7 +109,12 @@ const CASES: Case[] = [
     make: bximage('vpc', holes(16 * CYLINDER, 128 * 1024)),
   },
   { name: 'vdi: qemu-img create 10M', format: 'vdi', make: create('vdi', '10M') },
-  { name: 'vdi: qemu-img create 10M static=on', format: 'vdi', make: create('vdi', '10M', 'static=on'), hostHoles: true },
+  {
+    name: 'vdi: qemu-img create 10M static=on',
+    format: 'vdi',
+    make: create('vdi', '10M', 'static=on'),
+    hostHoles: true,
+  },
   { name: 'vdi: qemu-img create of an odd size', format: 'vdi', make: create('vdi', '3000001') },
   { name: 'vdi: convert of a disk with holes', format: 'vdi', make: converted('vdi', holes(40 * MiB, 512 * 1024)) },
   { name: 'vdi: convert of a pattern disk', format: 'vdi', make: converted('vdi', pattern(3 * MiB + 512)) },
@@ -118,6 +123,40 @@ const CASES: Case[] = [
     format: 'vdi',
     make: converted('vdi', holes(12 * MiB, 256 * 1024), 'static=on'),
     hostHoles: true,
+  },
+  { name: 'vmdk: qemu-img create 10M', format: 'vmdk', make: create('vmdk', '10M') },
+  { name: 'vmdk: convert of a disk with holes', format: 'vmdk', make: converted('vmdk', holes(12 * MiB, 64 * 1024)) },
+  { name: 'vmdk: convert of a pattern disk', format: 'vmdk', make: converted('vmdk', pattern(2 * MiB + 1536)) },
+  {
+    name: 'vmdk: convert with zeroed_grain=on',
+    format: 'vmdk',
+    make: converted('vmdk', holes(8 * MiB, 128 * 1024), 'zeroed_grain=on'),
+  },
+  {
+    name: 'vmdk: zeroed grains written by qemu-io',
+    format: 'vmdk',
+    make: async (path) => {
+      await create('vmdk', '4M', 'zeroed_grain=on')(path);
+      await ok(peerPaths['qemu-io'] as string, [
+        '-f',
+        'vmdk',
+        '-c',
+        'write -P 0xab 0 128k',
+        '-c',
+        'write -z 64k 128k',
+        '-c',
+        'write -z 1M 64k',
+        '-c',
+        'write -P 0x5c 3M 1536',
+        path,
+      ]);
+    },
+  },
+  { name: 'vmdk: bximage -hd=10M -imgmode=vmware4', format: 'vmdk', make: bximage('vmware4') },
+  {
+    name: 'vmdk: bximage convert of a disk with holes',
+    format: 'vmdk',
+    make: bximage('vmware4', holes(16 * CYLINDER, 64 * 1024)),
   },
 ];
 
@@ -157,20 +196,27 @@ describeInterop('VHD, VDI and VMDK images made by qemu-img and bximage', () => {
         await Promise.all([unlink(ours), unlink(theirs)]);
       });
 
-      it(c.hostHoles ? 'map is one data run at the same file offsets' : 'map equals qemu-img map, run for run', async () => {
-        const result = await runVdisk(['map', '--output=json', path()]);
-        expect(result.stderr).toBe('');
-        const ours = JSON.parse(result.stdout) as MapEntry[];
-        const theirs = JSON.parse((await qemuImg('map', '-f', c.format, '--output=json', path())).stdout) as MapEntry[];
-        if (!c.hostHoles) {
-          expect(ours).toEqual(theirs);
-          return;
-        }
-        const size = theirs.reduce((sum, e) => sum + e.length, 0);
-        const base = ours[0]?.offset ?? -1;
-        expect(ours).toEqual([{ start: 0, length: size, depth: 0, present: true, zero: false, data: true, offset: base }]);
-        for (const e of theirs.filter((t) => t.data)) expect((e.offset ?? -1) - e.start).toBe(base);
-      });
+      it(
+        c.hostHoles ? 'map is one data run at the same file offsets' : 'map equals qemu-img map, run for run',
+        async () => {
+          const result = await runVdisk(['map', '--output=json', path()]);
+          expect(result.stderr).toBe('');
+          const ours = JSON.parse(result.stdout) as MapEntry[];
+          const theirs = JSON.parse(
+            (await qemuImg('map', '-f', c.format, '--output=json', path())).stdout,
+          ) as MapEntry[];
+          if (!c.hostHoles) {
+            expect(ours).toEqual(theirs);
+            return;
+          }
+          const size = theirs.reduce((sum, e) => sum + e.length, 0);
+          const base = ours[0]?.offset ?? -1;
+          expect(ours).toEqual([
+            { start: 0, length: size, depth: 0, present: true, zero: false, data: true, offset: base },
+          ]);
+          for (const e of theirs.filter((t) => t.data)) expect((e.offset ?? -1) - e.start).toBe(base);
+        },
+      );
     });
   }
 });
