@@ -1,4 +1,5 @@
 export { checkImage } from './check.js';
+export { createImage } from './create-image.js';
 export {
   BLOCK_SIZE,
   DISCARDED,

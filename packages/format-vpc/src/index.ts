@@ -1,3 +1,4 @@
+export { BLOCK_SIZE, buildDynamicHeader, buildFooter, createImage, vhdLayout } from './create-image.js';
 export {
   calculateGeometry,
   DISK_DIFFERENCING,

@@ -2,12 +2,16 @@ import {
   type BlockDriver,
   type BlockStatusRun,
   type ByteSource,
+  type CreateOptions,
   type DriverOpenOptions,
   exactOffset,
   ImageFormatError,
   InvalidArgumentError,
   type ProbeContext,
+  type WriteOptions,
+  type ZeroOptions,
 } from '@vdisk/core';
+import { createImage } from './create-image.js';
 import {
   DISK_FIXED,
   DYNAMIC_HEADER_SIZE,
@@ -53,7 +57,7 @@ export class VpcDriver implements BlockDriver<VpcImage> {
   }
 
   /** vpc_open: its checks in its order, with its messages. */
-  async open(source: ByteSource, { options }: DriverOpenOptions): Promise<VpcImage> {
+  async open(source: ByteSource, { writable, options }: DriverOpenOptions): Promise<VpcImage> {
     const sizeCalculation = parseOpenOptions(options);
 
     const first = new Uint8Array(FOOTER_SIZE);
@@ -80,8 +84,32 @@ export class VpcDriver implements BlockDriver<VpcImage> {
     // QEMU allows 2040 GiB; beyond, its -EFBIG reads "File too large".
     if (totalSectors > BigInt(MAX_SECTORS)) throw new ImageFormatError('File too large');
     const virtualSize = Number(totalSectors) * SECTOR_SIZE;
-    if (!foundAtStart) return new VpcImage(source, footer, virtualSize);
-    return new VpcImage(source, footer, virtualSize, await openDynamic(source, footer.dataOffset, virtualSize));
+    const dynamic = foundAtStart ? await openDynamic(source, footer.dataOffset, virtualSize) : undefined;
+    if (writable) {
+      // Writing must not overwrite a footer: a fixed image's data ends where its footer
+      // starts, and a footer at offset 0 that says "fixed" has no data area vdisk can trust.
+      const fixed = footer.diskType === DISK_FIXED;
+      if (fixed && (foundAtStart || virtualSize > source.size - FOOTER_SIZE)) {
+        throw new ImageFormatError('Cannot write this fixed VHD: its data area is smaller than its virtual size');
+      }
+    }
+    return new VpcImage(source, footer, virtualSize, dynamic, writable);
+  }
+
+  write(image: VpcImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    return image.write(offset, buffers, options);
+  }
+
+  flush(image: VpcImage): Promise<void> {
+    return image.flush();
+  }
+
+  zero(image: VpcImage, offset: number, length: number, _options?: ZeroOptions): Promise<void> {
+    return image.zero(offset, length);
+  }
+
+  create(target: ByteSource, options: CreateOptions): Promise<void> {
+    return createImage(target, options);
   }
 
   blockStatus(image: VpcImage, offset: number, length: number): Promise<BlockStatusRun[]> {

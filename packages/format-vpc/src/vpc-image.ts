@@ -5,9 +5,16 @@ import {
   type ByteSource,
   type DriverImage,
   IoVector,
+  ReadOnlyError,
   readSource,
+  type WriteOptions,
+  writeSource,
 } from '@vdisk/core';
+import { FileRuns, zeroBuffers } from './file-runs.js';
 import { DISK_FIXED, SECTOR_SIZE, UNALLOCATED, type VhdFooter } from './footer.js';
+
+/** The largest zero buffer a write shares between its pieces. */
+const ZERO_CHUNK = 1024 * 1024;
 
 /** Where a dynamic image keeps its blocks (QEMU's BDRVVPCState). */
 export interface DynamicLayout {
@@ -61,7 +68,10 @@ export class VpcImage implements DriverImage {
   /** Requests are serialized, as QEMU's vpc driver holds its CoMutex. */
   readonly lock = new AsyncMutex();
 
-  constructor(source: ByteSource, footer: VhdFooter, virtualSize: number, dynamic?: DynamicLayout) {
+  readonly writable: boolean;
+
+  constructor(source: ByteSource, footer: VhdFooter, virtualSize: number, dynamic?: DynamicLayout, writable = false) {
+    this.writable = writable;
     this.source = source;
     this.footer = footer;
     this.virtualSize = virtualSize;
@@ -127,7 +137,101 @@ export class VpcImage implements DriverImage {
     return count;
   }
 
+  /**
+   * Writes whole sectors at `offset` (QEMU's vpc_co_pwritev, in a crash-safe order). A fixed
+   * image is written in place. In a dynamic image, data for allocated blocks goes to the
+   * block; each unallocated block gets the space at QEMU's free_data_block_offset (where the
+   * footer was) and is written whole: its bitmap of all ones (as QEMU writes it), the data,
+   * zeros elsewhere, then the footer after the last new block, in one pwritev per run. Then
+   * one barrier for all the request's new blocks, then their BAT entries. A crash before the
+   * BAT entry leaves unreferenced space (the footer copy at offset 0 still opens the image).
+   */
+  async write(offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    if (!this.writable) throw new ReadOnlyError('Image is read-only');
+    if (this.fixed) {
+      await writeSource(this.source, buffers, offset);
+      if (options?.fua) await this.flush();
+      return;
+    }
+    const layout = this.dynamic as DynamicLayout;
+    const iov = new IoVector(buffers);
+    await this.lock.runExclusive(async () => {
+      const runs = new FileRuns();
+      const fresh: { index: number; sector: number }[] = [];
+      const fileEnd = this.source.size;
+      const zeros = new Uint8Array(Math.min(ZERO_CHUNK, layout.blockSize));
+      // Zeros only where the file already has bytes: past its end a file reads as zeros.
+      const zerosAt = (position: number, length: number) => {
+        const present = Math.max(0, Math.min(length, fileEnd - position));
+        if (present > 0) runs.add(position, zeroBuffers(present, zeros));
+      };
+      let free = layout.freeDataBlockOffset;
+      for (const piece of this.pieces(offset, iov.length)) {
+        const at = this.dataOffset(piece.index, piece.within);
+        if (at !== undefined) {
+          runs.add(at, iov.slices(piece.at, piece.length));
+          continue;
+        }
+        const start = free;
+        const data = start + layout.bitmapSize;
+        runs.add(start, [new Uint8Array(layout.bitmapSize).fill(0xff)]);
+        zerosAt(data, piece.within);
+        runs.add(data + piece.within, iov.slices(piece.at, piece.length));
+        const tail = data + piece.within + piece.length;
+        zerosAt(tail, layout.blockSize - piece.within - piece.length);
+        fresh.push({ index: piece.index, sector: start / SECTOR_SIZE });
+        free = data + layout.blockSize;
+      }
+      if (fresh.length > 0) runs.add(free, [this.footer.bytes]);
+      await runs.write(this.source);
+      if (fresh.length === 0) return;
+      // The blocks (and the footer after them) are durable before any BAT entry points to them.
+      await this.flush();
+      layout.freeDataBlockOffset = free;
+      await this.#writeBatEntries(fresh);
+    });
+    if (options?.fua) await this.flush();
+  }
+
+  /**
+   * Makes `[offset, offset + length)` read as zeros: unallocated blocks already do, so only
+   * allocated ones are written (a BAT entry is never given back, as in QEMU).
+   */
+  async zero(offset: number, length: number): Promise<void> {
+    if (!this.writable) throw new ReadOnlyError('Image is read-only');
+    const zeros = new Uint8Array(Math.min(ZERO_CHUNK, length));
+    if (this.fixed) {
+      await writeSource(this.source, zeroBuffers(length, zeros), offset);
+      return;
+    }
+    await this.lock.runExclusive(async () => {
+      const runs = new FileRuns();
+      for (const piece of this.pieces(offset, length)) {
+        const at = this.dataOffset(piece.index, piece.within);
+        if (at !== undefined) runs.add(at, zeroBuffers(piece.length, zeros));
+      }
+      await runs.write(this.source);
+    });
+  }
+
+  async flush(): Promise<void> {
+    await this.source.flush?.();
+  }
+
   async close(): Promise<void> {}
+
+  /** The BAT entries of new blocks, big-endian, consecutive entries in one write; then the in-memory BAT. */
+  async #writeBatEntries(fresh: readonly { index: number; sector: number }[]): Promise<void> {
+    const layout = this.dynamic as DynamicLayout;
+    const runs = new FileRuns();
+    for (const { index, sector } of fresh) {
+      const entry = new Uint8Array(4);
+      new DataView(entry.buffer).setUint32(0, sector);
+      runs.add(layout.batOffset + index * 4, [entry]);
+    }
+    await runs.write(this.source);
+    for (const { index, sector } of fresh) layout.bat[index] = sector;
+  }
 
   /** The blocks that `[offset, offset + length)` touches, in order. */
   *pieces(offset: number, length: number): Generator<BlockPiece> {

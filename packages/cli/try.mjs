@@ -1,0 +1,18 @@
+import { FileSource, openFile } from '@vdisk/core/node';
+import { defaultRegistry } from './dist/default-registry.js';
+const [fmt, path, size, opts] = process.argv.slice(2);
+const registry = defaultRegistry();
+const options = Object.fromEntries((opts ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')));
+const target = await FileSource.create(path);
+await registry.create(fmt, target, { virtualSize: Number(size), options });
+await target.close();
+const dev = await openFile(registry, path, { format: fmt, writable: true });
+const pat = (n, v) => new Uint8Array(n).fill(v);
+await dev.write(0, pat(4096, 0xab));
+await dev.write(3 * 1024 * 1024 + 17, pat(100000, 0x5c));
+await dev.write(dev.virtualSize - 700, pat(700, 0x11));
+await dev.writeZeroes(1024, 1024);
+await dev.flush();
+await dev.close();
+const raw = new Uint8Array(Number(size));
+console.log('done', dev.virtualSize);
