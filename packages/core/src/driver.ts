@@ -112,6 +112,12 @@ export interface CreateOptions {
   virtualSize: number;
   /** Format options for creation (`-o key=value`), e.g. Bochs's `extent_size`. */
   options: Readonly<Record<string, string>>;
+  /**
+   * The new image's file name as the caller gave it, when there is one: a format that names
+   * itself inside the image uses its last component (a VMDK descriptor's extent line, as
+   * qemu-img writes it).
+   */
+  filename?: string;
 }
 
 export interface DriverOpenOptions {

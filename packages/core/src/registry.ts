@@ -1,7 +1,7 @@
 import { injectable, multiInject, optional, unmanaged } from 'inversify';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
-import type { BlockDriver, ProbeContext } from './driver.js';
+import type { BlockDriver, CreateOptions, ProbeContext } from './driver.js';
 import { InvalidArgumentError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
 import { PROBE_SIZE } from './probe-size.js';
 import { BLOCK_DRIVER } from './tokens.js';
@@ -49,6 +49,8 @@ export interface CreateImageOptions {
   virtualSize: number;
   /** Format options for creation (`-o key=value`). */
   options?: Record<string, string>;
+  /** The new image's file name, for a format that records its own name (a VMDK's extent line). */
+  filename?: string;
 }
 
 export interface RegistryOptions {
@@ -186,7 +188,9 @@ export class Registry {
       throw new InvalidArgumentError(`Image size ${virtualSize} is not a non-negative integer below 2^53`);
     }
     if (typeof target.write !== 'function') throw new ReadOnlyError('Image is read-only');
-    await driver.create.call(driver, target, { virtualSize, options: options.options ?? {} });
+    const createOptions: CreateOptions = { virtualSize, options: options.options ?? {} };
+    if (options.filename !== undefined) createOptions.filename = options.filename;
+    await driver.create.call(driver, target, createOptions);
   }
 
   /** What a first sector probes as, for the guessed-raw guard; undefined when nothing matches. */

@@ -35,6 +35,7 @@ export class FileRuns {
 /** Views of one shared zero buffer covering `length` bytes (memory: the chunk, not the length). */
 export function zeroBuffers(length: number, chunk: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let done = 0; done < length; done += chunk.length) out.push(chunk.subarray(0, Math.min(chunk.length, length - done)));
+  for (let done = 0; done < length; done += chunk.length)
+    out.push(chunk.subarray(0, Math.min(chunk.length, length - done)));
   return out;
 }

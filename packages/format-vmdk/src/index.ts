@@ -1,4 +1,5 @@
 export { checkImage } from './check.js';
+export { createImage, descriptorFor } from './create-image.js';
 export {
   FLAG_ZERO_GRAIN,
   isSparseMagic,

@@ -3,12 +3,16 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type CheckReport,
+  type CreateOptions,
   type DriverOpenOptions,
   type FormatSpecificInfo,
   ImageFormatError,
   InvalidArgumentError,
+  type WriteOptions,
+  type ZeroOptions,
 } from '@vdisk/core';
 import { checkImage } from './check.js';
+import { createImage } from './create-image.js';
 import {
   createTypeOf,
   DESCRIPTOR_OFFSET,
@@ -99,7 +103,28 @@ export class VmdkDriver implements BlockDriver<VmdkImage> {
     const cid = readCid(text, false);
     const parentCid = readCid(text, true);
     if (cid === undefined || parentCid === undefined) throw new ImageFormatError('Invalid argument');
-    return new VmdkImage(source, header, rgd ? { gd, rgd } : { gd }, { cid, parentCid });
+    if (writable && (gd.length < header.gdEntries || (rgd && rgd.length < header.gdEntries))) {
+      throw new ImageFormatError(
+        'Cannot write this VMDK image: its grain directory is cut short by the end of the file',
+      );
+    }
+    return new VmdkImage(source, header, rgd ? { gd, rgd } : { gd }, { cid, parentCid }, writable);
+  }
+
+  write(image: VmdkImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    return image.write(offset, buffers, options);
+  }
+
+  flush(image: VmdkImage): Promise<void> {
+    return image.flush();
+  }
+
+  zero(image: VmdkImage, offset: number, length: number, _options?: ZeroOptions): Promise<void> {
+    return image.zero(offset, length);
+  }
+
+  create(target: ByteSource, options: CreateOptions): Promise<void> {
+    return createImage(target, options);
   }
 
   blockStatus(image: VmdkImage, offset: number, length: number): Promise<BlockStatusRun[]> {

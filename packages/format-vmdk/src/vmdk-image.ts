@@ -5,10 +5,20 @@ import {
   type ByteSource,
   type DriverImage,
   IoVector,
+  ReadOnlyError,
   readSource,
   VdiskError,
+  type WriteOptions,
 } from '@vdisk/core';
+import { FileRuns, zeroBuffers } from './file-runs.js';
 import { SECTOR_SIZE, type SparseHeader, ZEROED_GRAIN } from './header.js';
+
+/** A grain table entry to write: directory entry `gdIndex`, table entry `gtIndex`. */
+interface TableUpdate {
+  gdIndex: number;
+  gtIndex: number;
+  value: number;
+}
 
 /** QEMU's L2_CACHE_SIZE: grain tables kept in memory. */
 const GT_CACHE_SIZE = 16;
@@ -57,12 +67,20 @@ export class VmdkImage implements DriverImage {
   /** Requests are serialized, as QEMU's vmdk driver holds its CoMutex. */
   readonly lock = new AsyncMutex();
 
+  readonly writable: boolean;
+  /** Where the next grain goes, in sectors: the end of the file rounded up to a grain (QEMU's next_cluster_sector). */
+  #nextGrain: number;
+
   constructor(
     source: ByteSource,
     header: SparseHeader,
     tables: { gd: Uint32Array; rgd?: Uint32Array },
     ids: { cid: number; parentCid: number },
+    writable = false,
   ) {
+    this.writable = writable;
+    const sectors = Math.ceil(source.size / SECTOR_SIZE);
+    this.#nextGrain = Math.ceil(sectors / header.granularity) * header.granularity;
     this.source = source;
     this.header = header;
     this.gd = tables.gd;
@@ -93,13 +111,6 @@ export class VmdkImage implements DriverImage {
     this.#gtCache.set(sector, table);
     if (this.#gtCache.size > GT_CACHE_SIZE) this.#gtCache.delete(this.#gtCache.keys().next().value as number);
     return table;
-  }
-
-  /** Updates a cached grain table after a write to it. */
-  cacheGrainTable(sector: number, table: Uint32Array): void {
-    this.#gtCache.delete(sector);
-    this.#gtCache.set(sector, table);
-    if (this.#gtCache.size > GT_CACHE_SIZE) this.#gtCache.delete(this.#gtCache.keys().next().value as number);
   }
 
   /** QEMU's get_cluster_offset (reading): what the grain holding virtual `sector` is. */
@@ -165,7 +176,121 @@ export class VmdkImage implements DriverImage {
     return runs;
   }
 
+  /**
+   * Writes whole sectors at `offset` (QEMU's vmdk_pwritev, in a crash-safe order). Data for
+   * allocated grains goes to the grain. An unallocated or zeroed grain gets a new grain at
+   * the end of the file, written whole (the data, zeros elsewhere), then one barrier for all
+   * the request's new grains, then their entries in the grain table and in the redundant
+   * one (Bochs reads that one). A crash before the entries leaves unreferenced grains only.
+   * Like QEMU, a grain whose table is not allocated cannot be written (every image
+   * qemu-img, bximage and vdisk create has all its tables).
+   */
+  async write(offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+    if (!this.writable) throw new ReadOnlyError('Image is read-only');
+    const iov = new IoVector(buffers);
+    const grainSize = this.grainSize;
+    await this.lock.runExclusive(async () => {
+      const runs = new FileRuns();
+      const updates: TableUpdate[] = [];
+      const fileEnd = this.source.size;
+      const zeros = new Uint8Array(Math.min(grainSize, 1024 * 1024));
+      let next = this.#nextGrain;
+      for (const piece of this.pieces(offset, iov.length)) {
+        const state = await this.grainState(piece.sector);
+        if (state.kind === 'data') {
+          runs.add(state.fileOffset + piece.within, iov.slices(piece.at, piece.length));
+          continue;
+        }
+        const { gdIndex, gtIndex } = this.#entryOf(piece.sector);
+        const start = next * SECTOR_SIZE;
+        const end = start + grainSize;
+        const zerosAt = (position: number, length: number) => {
+          const present = Math.max(0, Math.min(length, fileEnd - position));
+          if (present > 0) runs.add(position, zeroBuffers(present, zeros));
+        };
+        zerosAt(start, piece.within);
+        runs.add(start + piece.within, iov.slices(piece.at, piece.length));
+        const tail = start + piece.within + piece.length;
+        if (tail < end) {
+          zerosAt(tail, end - tail);
+          // The grain's last sector, so that the file holds the grain whole.
+          if (end > fileEnd) runs.add(end - SECTOR_SIZE, [zeros.subarray(0, SECTOR_SIZE)]);
+        }
+        updates.push({ gdIndex, gtIndex, value: next });
+        next += this.header.granularity;
+      }
+      await runs.write(this.source);
+      if (updates.length === 0) return;
+      this.#nextGrain = next;
+      await this.flush();
+      await this.#writeEntries(updates);
+    });
+    if (options?.fua) await this.flush();
+  }
+
+  /**
+   * Makes `[offset, offset + length)` read as zeros. With the zeroed-grain flag, a whole
+   * grain becomes a zeroed grain (its entry set to 1: no data written); otherwise, and for
+   * parts of grains, allocated grains are overwritten with zeros. Unallocated grains already
+   * read as zeros.
+   */
+  async zero(offset: number, length: number): Promise<void> {
+    if (!this.writable) throw new ReadOnlyError('Image is read-only');
+    const zeros = new Uint8Array(Math.min(this.grainSize, 1024 * 1024));
+    await this.lock.runExclusive(async () => {
+      const runs = new FileRuns();
+      const updates: TableUpdate[] = [];
+      for (const piece of this.pieces(offset, length)) {
+        const state = await this.grainState(piece.sector);
+        if (state.kind !== 'data') continue;
+        if (this.header.zeroedGrains && piece.length === this.grainSize) {
+          updates.push({ ...this.#entryOf(piece.sector), value: ZEROED_GRAIN });
+        } else {
+          runs.add(state.fileOffset + piece.within, zeroBuffers(piece.length, zeros));
+        }
+      }
+      await runs.write(this.source);
+      await this.#writeEntries(updates);
+    });
+  }
+
+  async flush(): Promise<void> {
+    await this.source.flush?.();
+  }
+
   async close(): Promise<void> {}
+
+  /** Where virtual `sector`'s grain entry is: its directory entry and its index in the table. */
+  #entryOf(sector: number): { gdIndex: number; gtIndex: number } {
+    const { sectorsPerGt, granularity, gtesPerGt } = this.header;
+    const gdIndex = Math.floor(sector / sectorsPerGt);
+    if (this.gdEntry(gdIndex) === 0) {
+      throw new VdiskError('EIO', `Cannot write sector ${sector}: its grain table is not allocated`);
+    }
+    return { gdIndex, gtIndex: Math.floor(sector / granularity) % gtesPerGt };
+  }
+
+  /** Grain table entries, in the primary tables and the redundant ones; then the cache forgets the tables. */
+  async #writeEntries(updates: readonly TableUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    const runs = new FileRuns();
+    const touched = new Set<number>();
+    for (const { gdIndex, gtIndex, value } of updates) {
+      const entry = new Uint8Array(4);
+      new DataView(entry.buffer).setUint32(0, value, true);
+      const gt = this.gdEntry(gdIndex);
+      runs.add(gt * SECTOR_SIZE + gtIndex * 4, [entry]);
+      touched.add(gt);
+      const rgt = this.rgd?.[gdIndex] ?? 0;
+      if (rgt !== 0) runs.add(rgt * SECTOR_SIZE + gtIndex * 4, [entry]);
+    }
+    // Sorted, so that consecutive entries of one table are one write.
+    runs.runs.sort((a, b) => a.position - b.position);
+    const sorted = new FileRuns();
+    for (const run of runs.runs) sorted.add(run.position, run.buffers);
+    await sorted.write(this.source);
+    for (const gt of touched) this.#gtCache.delete(gt);
+  }
 
   /** The grains that `[offset, offset + length)` touches, in order. */
   *pieces(offset: number, length: number): Generator<GrainPiece> {
