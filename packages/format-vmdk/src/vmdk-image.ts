@@ -292,16 +292,33 @@ export class VmdkImage implements DriverImage {
     for (const gt of touched) this.#gtCache.delete(gt);
   }
 
-  /** The grains that `[offset, offset + length)` touches, in order. */
+  /**
+   * The grains that `[offset, offset + length)` touches, in order. Where a grain table is
+   * not allocated (or the directory ends), one piece covers all of its grains: a hostile
+   * header can claim 2^49 bytes of disk, 2^33 grains, over an empty directory.
+   */
   *pieces(offset: number, length: number): Generator<GrainPiece> {
     const grainSize = this.grainSize;
+    const { sectorsPerGt, gdEntries, granularity } = this.header;
     let done = 0;
     while (done < length) {
       const position = offset + done;
       const index = Math.floor(position / grainSize);
       const within = position - index * grainSize;
-      const part = Math.min(length - done, grainSize - within);
-      yield { sector: index * this.header.granularity, within, length: part, at: done };
+      const gdIndex = Math.floor((index * granularity) / sectorsPerGt);
+      let part: number;
+      if (gdIndex >= gdEntries) {
+        part = length - done;
+      } else if (this.gdEntry(gdIndex) === 0) {
+        // Through every following unallocated table; past the end of the file they all are.
+        let next = gdIndex + 1;
+        while (next < this.gd.length && this.gd[next] === 0) next++;
+        if (next >= this.gd.length) next = gdEntries;
+        part = Math.min(length - done, next * sectorsPerGt * SECTOR_SIZE - position);
+      } else {
+        part = Math.min(length - done, grainSize - within);
+      }
+      yield { sector: index * granularity, within, length: part, at: done };
       done += part;
     }
   }
