@@ -32,12 +32,12 @@ describe('vdisk usage', () => {
       {
         name: 'raw',
         description: expect.any(String),
-        capabilities: ['probe', 'read', 'map', 'info'],
+        capabilities: ['probe', 'read', 'map', 'info', 'write', 'flush', 'create'],
       },
       {
         name: 'bochs',
         description: expect.any(String),
-        capabilities: ['probe', 'read', 'map', 'info', 'check'],
+        capabilities: ['probe', 'read', 'map', 'info', 'check', 'write', 'flush', 'zero', 'discard', 'create'],
       },
     ]);
     const withPlugin = JSON.parse((await vdisk(['--plugin', PLUGIN, 'formats', '--output=json'])).stdout);

@@ -11,12 +11,25 @@ export interface CheckedDevice {
   image: DriverImage;
   /** Contract breaches seen so far, in words. */
   violations: string[];
-  /** Requests that reached the driver, as `readv offset length` or `blockStatus offset length`. */
+  /**
+   * Requests that reached the driver, as `readv offset length`, `blockStatus offset length`,
+   * `write offset length`, `zero offset length`, `discard offset length` or `flush`.
+   */
   requests: string[];
 }
 
-export async function openChecked(driver: BlockDriver, made: ConformanceImage): Promise<CheckedDevice> {
-  const image = await driver.open(made.source, { writable: false, options: made.options ?? {} });
+export interface OpenCheckedOptions {
+  /** Open the image for writing (the driver's `write` and the rest are watched too). Default false. */
+  writable?: boolean;
+}
+
+export async function openChecked(
+  driver: BlockDriver,
+  made: ConformanceImage,
+  options: OpenCheckedOptions = {},
+): Promise<CheckedDevice> {
+  const writable = options.writable ?? false;
+  const image = await driver.open(made.source, { writable, options: made.options ?? {} });
   const violations: string[] = [];
   const requests: string[] = [];
   const inspect = (what: string, offset: number, length: number) => {
@@ -29,27 +42,49 @@ export async function openChecked(driver: BlockDriver, made: ConformanceImage): 
       violations.push(`${what}(${offset}, ${length}) is outside the disk (${image.virtualSize} bytes)`);
     }
   };
+  const total = (buffers: readonly Uint8Array[]) => buffers.reduce((sum, b) => sum + b.length, 0);
   // Shadow the methods on the instance (not a Proxy): drivers may keep private fields.
   const readv = image.readv.bind(image);
   (image as { readv: DriverImage['readv'] }).readv = (offset, buffers) => {
-    inspect(
-      'readv',
-      offset,
-      buffers.reduce((sum, b) => sum + b.length, 0),
-    );
+    inspect('readv', offset, total(buffers));
     return readv(offset, buffers);
   };
   const watched: BlockDriver = {
     name: driver.name,
     probe: (sector, context) => driver.probe(sector, context),
-    open: (source, options) => driver.open(source, options),
+    open: (source, openOptions) => driver.open(source, openOptions),
   };
-  const blockStatus = driver.blockStatus;
+  const { blockStatus, write, zero, discard, flush, check } = driver;
   if (blockStatus) {
-    watched.blockStatus = (img, offset, length, options) => {
+    watched.blockStatus = (img, offset, length, statusOptions) => {
       inspect('blockStatus', offset, length);
-      return blockStatus.call(driver, img, offset, length, options);
+      return blockStatus.call(driver, img, offset, length, statusOptions);
     };
   }
-  return { device: new BlockDevice(watched, image, made.source), image, violations, requests };
+  if (write) {
+    watched.write = (img, offset, buffers, writeOptions) => {
+      inspect('write', offset, total(buffers));
+      return write.call(driver, img, offset, buffers, writeOptions);
+    };
+  }
+  if (zero) {
+    watched.zero = (img, offset, length, zeroOptions) => {
+      inspect('zero', offset, length);
+      return zero.call(driver, img, offset, length, zeroOptions);
+    };
+  }
+  if (discard) {
+    watched.discard = (img, offset, length) => {
+      inspect('discard', offset, length);
+      return discard.call(driver, img, offset, length);
+    };
+  }
+  if (flush) {
+    watched.flush = (img) => {
+      requests.push('flush');
+      return flush.call(driver, img);
+    };
+  }
+  if (check) watched.check = (img, checkOptions) => check.call(driver, img, checkOptions);
+  return { device: new BlockDevice(watched, image, made.source, { writable }), image, violations, requests };
 }

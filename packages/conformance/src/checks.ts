@@ -1,6 +1,6 @@
 // The checks without vitest: `@vdisk/conformance/checks` for other test runners.
 export { assertBytesEqual } from './bytes-equal.js';
-export { type CheckedDevice, openChecked } from './checked-device.js';
+export { type CheckedDevice, type OpenCheckedOptions, openChecked } from './checked-device.js';
 export {
   type CheckContext,
   checkBlockStatusCovers,
@@ -16,3 +16,12 @@ export {
   checkScatterRead,
 } from './conformance-checks.js';
 export type { ConformanceImage, MakeImage } from './conformance-image.js';
+export {
+  checkConcurrentWrites,
+  checkDiscard,
+  checkFlush,
+  checkReadOnlyOpen,
+  checkWriteAnywhere,
+  checkWriteOutOfRange,
+  checkWriteZeroes,
+} from './write-checks.js';

@@ -2,7 +2,11 @@ import type { ByteSource } from '@vdisk/core';
 
 /** An image to run the suite on, with what its virtual disk must read as. */
 export interface ConformanceImage {
-  /** The image's bytes, as the driver will open them. A fresh source each time it is asked for. */
+  /**
+   * The image's bytes, as the driver will open them. A fresh source each time it is asked
+   * for; writable (MemorySource, `FileSource.open(path, { writable: true })`) when the
+   * driver has `write`, for the writable checks.
+   */
   source: ByteSource;
   /**
    * The virtual disk's bytes, known without the driver under test (written out from the
@@ -13,6 +17,12 @@ export interface ConformanceImage {
   options?: Record<string, string>;
   /** The file name passed to `probe`. */
   filename?: string;
+  /**
+   * A fresh source over the same bytes, once `source` was written and closed: the writable
+   * checks reopen the image with it to see that writes were kept (in the file, not only in
+   * the driver's memory). Without it, that part of the flush check is skipped.
+   */
+  reopen?: () => ByteSource | Promise<ByteSource>;
 }
 
 export type MakeImage = () => ConformanceImage | Promise<ConformanceImage>;

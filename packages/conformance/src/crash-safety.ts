@@ -90,7 +90,7 @@ export async function checkCrashSafety(options: CrashSafetyOptions): Promise<Cra
   const points = source.operations.length + 1;
   for (let point = 0; point < points; point++) {
     // The last flush that completed by `point`, and the writes issued after it began.
-    let durable = new Uint8Array(size);
+    let durable: Uint8Array = new Uint8Array(size);
     let after = 0;
     steps.forEach((step, index) => {
       if (step.kind === 'flush' && step.end <= point) {

@@ -2,6 +2,7 @@ import type { BlockDriver } from '@vdisk/core';
 import { describe, it } from 'vitest';
 import * as checks from './conformance-checks.js';
 import type { MakeImage } from './conformance-image.js';
+import * as writeChecks from './write-checks.js';
 
 export interface DriverConformanceOptions {
   /** Names the test group, e.g. `bochs (v1 image with holes)`. */
@@ -22,8 +23,10 @@ export interface DriverConformanceOptions {
 
 /**
  * Defines the block driver conformance tests (vitest) for one driver on one image: probe,
- * open, read, alignment, bounds, concurrency, and a map consistent with read. Call it at
- * the top level of a test file, once per image worth testing.
+ * open, read, alignment, bounds, concurrency, and a map consistent with read; and for a
+ * driver with `write`, writes at any alignment, concurrent writes, zeroes, discard, flush
+ * and bounds, against a model of the disk. Call it at the top level of a test file, once
+ * per image worth testing; for a writable driver, `makeImage` gives writable sources.
  */
 export function runDriverConformance(options: DriverConformanceOptions): void {
   const context: checks.CheckContext = {
@@ -54,5 +57,17 @@ export function runDriverConformance(options: DriverConformanceOptions): void {
     );
     test('has a map consistent with read: data runs plus zeros rebuild the disk', checks.checkMapMatchesRead);
     test('closes', checks.checkClose);
+    test('opened read-only, refuses writes and never writes to its source', writeChecks.checkReadOnlyOpen);
+    const writable = (title: string, check: (context: checks.CheckContext) => Promise<void>) =>
+      it.skipIf(!options.driver.write)(title, () => check(context), timeout);
+    writable('reads back writes at any offset, length and alignment', writeChecks.checkWriteAnywhere);
+    writable(
+      'lands concurrent writes to disjoint bytes, two unaligned ones into one unit too',
+      writeChecks.checkConcurrentWrites,
+    );
+    writable('reads zeros where writeZeroes was, and nothing else changes', writeChecks.checkWriteZeroes);
+    writable('reads zeros where discard was, and nothing else changes', writeChecks.checkDiscard);
+    writable('flushes, and keeps its writes when closed and reopened', writeChecks.checkFlush);
+    writable('refuses writes beyond the disk before they reach the driver', writeChecks.checkWriteOutOfRange);
   });
 }

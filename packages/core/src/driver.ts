@@ -53,8 +53,11 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   /**
    * Writes `buffers`, in order, at `offset` of the virtual disk. Resolves only when the
    * write is done (a crash after that loses it only if no flush followed: what is
-   * acknowledged must survive a process crash, a flushed write a power loss). With `fua`,
-   * the write is durable when it resolves (NBD's FUA; core calls `flush` when absent).
+   * acknowledged must survive a process crash, a flushed write a power loss). The buffers
+   * are the caller's (and, for zeros, one buffer shared by every request): read them, never
+   * change them, and let go of them when the write resolves. `fua` is NBD's force unit
+   * access, passed on for a driver that can use it; core flushes after every FUA write
+   * anyway (the driver's `flush`, else the source's), so a driver may ignore it.
    */
   write?(image: I, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void>;
   /** Makes every write that has resolved durable (fdatasync of what the image wrote). */

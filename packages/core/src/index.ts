@@ -1,8 +1,10 @@
+export { isAllZero } from './all-zero.js';
 export { type AllocationMapOptions, allocationMap, DEFAULT_MAP_WINDOW, dataRanges } from './allocation-map.js';
 export { AsyncMutex } from './async-mutex.js';
 export { BlobSource } from './blob-source.js';
 export { appendRun, BlockDevice, type BlockDeviceOptions } from './block-device.js';
 export type { AllocatedSizeSource, ByteSource } from './byte-source.js';
+export { type CopyDeviceOptions, copyDevice } from './copy-device.js';
 export {
   type BlockDriver,
   type BlockStatusOptions,
@@ -39,6 +41,7 @@ export {
   type VdiskErrorCode,
   type VdiskErrorOptions,
 } from './errors.js';
+export { EventLoopYielder } from './event-loop-yielder.js';
 export { assertExactRange, exactOffset } from './exact-offset.js';
 export { IoVector } from './io-vector.js';
 export { MemorySource, type MemorySourceOptions } from './memory-source.js';

@@ -13,7 +13,8 @@ function bochsCase(spec: BochsImageSpec) {
   return () => {
     const expected = new Uint8Array(Math.floor(Number(spec.diskSize) / 512) * 512);
     for (const { offset, data } of spec.writes ?? []) expected.set(data, offset);
-    return { source: new MemorySource(buildBochsImage(spec)), expected };
+    const source = new MemorySource(buildBochsImage(spec));
+    return { source, expected, reopen: () => new MemorySource(source.bytes) };
   };
 }
 
@@ -66,7 +67,8 @@ runDriverConformance({
   makeImage: bochsCase({ diskSize: 1032192 }),
 });
 
-// The same image from a real file: concurrent reads then really overlap in the kernel.
+// The same image from a real file, opened writable: concurrent reads and writes then really
+// overlap in the kernel, and the flush check reopens the file to find its writes there.
 const dir = mkdtempSync(join(tmpdir(), 'vdisk-bochs-conformance-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 runDriverConformance({
@@ -78,6 +80,6 @@ runDriverConformance({
     const bytes = new Uint8Array(source.size);
     await source.read(bytes, 0);
     writeFileSync(path, bytes);
-    return { source: await FileSource.open(path), expected };
+    return { source: await FileSource.open(path, { writable: true }), expected, reopen: () => FileSource.open(path) };
   },
 });

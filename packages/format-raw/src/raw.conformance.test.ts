@@ -19,7 +19,8 @@ runDriverConformance({
   driver: new RawDriver(),
   makeImage: () => {
     const bytes = file(100003);
-    return { source: new MemorySource(bytes), expected: bytes.slice() };
+    const source = new MemorySource(bytes);
+    return { source, expected: bytes.slice(), reopen: () => new MemorySource(source.bytes) };
   },
 });
 
@@ -28,10 +29,12 @@ runDriverConformance({
   driver: new RawDriver(),
   makeImage: () => {
     const bytes = file(300000);
+    const source = new MemorySource(bytes);
     return {
-      source: new MemorySource(bytes),
+      source,
       options: { offset: '1001', size: '204800' },
       expected: bytes.slice(1001, 1001 + 204800),
+      reopen: () => new MemorySource(source.bytes),
     };
   },
 });
@@ -42,7 +45,8 @@ runDriverConformance({
   makeImage: () => ({ source: new MemorySource(new Uint8Array(0)), expected: new Uint8Array(0) }),
 });
 
-// From a real file: concurrent reads overlap in the kernel.
+// From a real file, opened writable: concurrent reads and writes overlap in the kernel, and
+// the flush check reopens the file to find its writes there.
 const dir = mkdtempSync(join(tmpdir(), 'vdisk-raw-conformance-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 runDriverConformance({
@@ -52,6 +56,10 @@ runDriverConformance({
     const bytes = file(200001);
     const path = join(dir, 'disk.raw');
     writeFileSync(path, bytes);
-    return { source: await FileSource.open(path), expected: bytes };
+    return {
+      source: await FileSource.open(path, { writable: true }),
+      expected: bytes,
+      reopen: () => FileSource.open(path),
+    };
   },
 });

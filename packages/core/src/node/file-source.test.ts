@@ -3,9 +3,12 @@ import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ByteSource } from '../byte-source.js';
 import type { BlockDriver } from '../driver.js';
 import { ImageFormatError, ReadOnlyError, SystemError } from '../errors.js';
+import { readSource } from '../read-source.js';
 import { Registry } from '../registry.js';
+import { writeSource } from '../write-source.js';
 import { blockDeviceSize, deviceNumbers } from './block-device-size.js';
 import { FileSource } from './file-source.js';
 import { openFile, probeFile } from './open-file.js';
@@ -78,6 +81,38 @@ describe('openFile and probeFile', () => {
       });
     }
     expect(await openDescriptors()).toBeLessThanOrEqual(before);
+  });
+
+  it('opens a file writable when asked, and read-only otherwise', async () => {
+    // A driver that maps the disk straight onto the file, as raw does.
+    const straight: BlockDriver = {
+      name: 'straight',
+      probe: () => 1,
+      open: async (source) => ({
+        virtualSize: source.size,
+        requestAlignment: 1,
+        readv: (offset, buffers) => readSource(source, buffers, offset),
+        close: async () => {},
+      }),
+      write: (image, offset, buffers) =>
+        writeSource((image as unknown as { source: ByteSource }).source, buffers, offset),
+    };
+    const driver: BlockDriver = {
+      ...straight,
+      open: async (source, options) => Object.assign(await straight.open(source, options), { source }),
+    };
+    const registry = new Registry([driver]);
+    const path = join(dir, 'writable.bin');
+    await writeFile(path, new Uint8Array(16));
+    const device = await openFile(registry, path, { format: 'straight', writable: true });
+    expect(device.writable).toBe(true);
+    await device.write(3, Uint8Array.of(9, 9));
+    await device.flush();
+    await device.close();
+    expect(new Uint8Array(await readFile(path))).toEqual(Uint8Array.of(0, 0, 0, 9, 9, ...new Array(11).fill(0)));
+    const readOnly = await openFile(registry, path, { format: 'straight' });
+    await expect(readOnly.write(0, Uint8Array.of(1))).rejects.toBeInstanceOf(ReadOnlyError);
+    await readOnly.close();
   });
 
   it('probes a file and closes it', async () => {
