@@ -99,6 +99,9 @@ export class VdiImage implements DriverImage {
         const at = this.dataOffset(piece.index, piece.within);
         const run: BlockStatusRun = { offset: offset + piece.at, length: piece.length, data: at !== undefined };
         if (at !== undefined) run.fileOffset = at;
+        // QEMU's vdi answers BDRV_BLOCK_ZERO itself for unallocated and discarded blocks:
+        // in the contract's words, this image says the run reads as zeros.
+        else run.allocated = true;
         appendRun(runs, run);
       }
     });

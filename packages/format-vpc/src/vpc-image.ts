@@ -122,6 +122,9 @@ export class VpcImage implements DriverImage {
         const at = this.dataOffset(piece.index, piece.within);
         const run: BlockStatusRun = { offset: offset + piece.at, length: piece.length, data: at !== undefined };
         if (at !== undefined) run.fileOffset = at;
+        // QEMU's vpc answers BDRV_BLOCK_ZERO itself for an unallocated block: in the
+        // contract's words, this image says the run reads as zeros (no parent is asked).
+        else run.allocated = true;
         appendRun(runs, run);
       }
     });
