@@ -1,18 +1,19 @@
 #!/usr/bin/env node
+import { commandLineArguments } from './argv.js';
+import { cliLocation } from './cli-location.js';
 import { main } from './main.js';
+import { finish, listenForInterrupts } from './signals.js';
+import { watchStandardOutput } from './stdout.js';
+import { removeTemporariesSync } from './temporary-files.js';
 
-// Ctrl-C aborts the running command, which cleans up (convert removes its partial output)
-// before the process ends.
-const controller = new AbortController();
-process.once('SIGINT', () => controller.abort());
-process.once('SIGTERM', () => controller.abort());
+cliLocation.url = import.meta.url;
+watchStandardOutput();
+const signal = listenForInterrupts();
+// An exit on an unexpected path (an error thrown past the command) removes convert's and
+// create's temporary files too.
+process.on('exit', removeTemporariesSync);
 
-main(process.argv.slice(2), controller.signal).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`vdisk: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+main(await commandLineArguments(), signal).then(finish, (error: unknown) => {
+  process.stderr.write(`vdisk: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+  finish(1);
+});
