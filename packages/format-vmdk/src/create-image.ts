@@ -36,7 +36,7 @@ export function descriptorFor(sectors: number, extentName: string, cid: number, 
   return [
     '# Disk DescriptorFile',
     'version=1',
-    `CID=${cid.toString(16).padStart(8, '0')}`,
+    `CID=${cid.toString(16)}`, // QEMU's %x: no leading zeros
     'parentCID=ffffffff',
     'createType="monolithicSparse"',
     '',

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultRegistry } from '../../src/default-registry.js';
 import { type DiskContents, writeDiskContents } from './disk-contents.js';
 import { fileDifference } from './file-difference.js';
-import { describeInterop, makeScratchDir, qemuImg, removeScratchDir } from './peers.js';
+import { describeInterop, makeScratchDir, qemuImg, removeScratchDir, vdisk } from './peers.js';
 
 type Format = 'vpc' | 'vdi' | 'vmdk';
 
@@ -32,17 +32,22 @@ function randomFields(format: Format, bytes: Uint8Array, options: Record<string,
     }
     case 'vdi':
       return [[392, 32]]; // image and last-snapshot UUIDs
-    case 'vmdk': {
-      // The CID's 8 hex digits, and the extent line's file name (the descriptor's tail moves with it).
-      const text = new TextDecoder('latin1').decode(bytes.subarray(512, 512 * 21));
-      const cid = text.indexOf('CID=') + 4;
-      const extent = text.indexOf('SPARSE "') + 8;
-      return [
-        [512 + cid, 8],
-        [512 + extent, 512 * 21 - (512 + extent)],
-      ];
+    case 'vmdk': // The descriptor, from its CID on (the CID and the file name vary, and the text after
+    // them moves with their length): `descriptorWithout` compares the rest of its text.
+    {
+      const at = 512 + new TextDecoder('latin1').decode(bytes.subarray(512, 512 * 21)).indexOf('CID=');
+      return [[at, 512 * 21 - at]];
     }
   }
+}
+
+/** A VMDK descriptor's text with its CID and extent file name taken out. */
+function descriptorWithout(bytes: Uint8Array): string {
+  return new TextDecoder('latin1')
+    .decode(bytes.subarray(512, 512 * 21))
+    .replace(/\0+$/, '')
+    .replace(/^CID=[0-9a-f]+$/m, 'CID=')
+    .replace(/SPARSE "[^"]*"/, 'SPARSE ""');
 }
 
 function masked(format: Format, bytes: Uint8Array, options: Record<string, string>): Uint8Array {
@@ -136,6 +141,7 @@ describeInterop('VHD, VDI and VMDK images vdisk writes, read by qemu-img', () =>
           true,
         );
         if (c.format === 'vmdk') {
+          expect(descriptorWithout(a)).toBe(descriptorWithout(b));
           const line = `SPARSE "${basename(ours)}"`;
           expect(a.toString('latin1').includes(line), line).toBe(true);
         }
@@ -167,4 +173,56 @@ describeInterop('VHD, VDI and VMDK images vdisk writes, read by qemu-img', () =>
       });
     });
   }
+});
+
+describeInterop('vdisk create -f and convert -O vpc, vdi and vmdk, read by qemu-img', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await makeScratchDir();
+  });
+  afterAll(() => removeScratchDir(dir));
+
+  for (const c of CASES) {
+    const name = `${c.format} ${optionText(c.options) || '(defaults)'} ${c.size}`;
+    it(`vdisk convert -O ${name}: qemu-img reads the disk back, with zeros to the image's size`, async () => {
+      const stem = join(dir, name.replace(/[^a-z0-9]+/gi, '-'));
+      const raw = `${stem}.raw`;
+      const image = `${stem}.${c.format}`;
+      await writeDiskContents(raw, c.contents(c.size));
+      // convert's -o is the source's open options; the target's creation options are --target-options.
+      const args = [
+        'convert',
+        '-O',
+        c.format,
+        ...(optionText(c.options) ? ['--target-options', optionText(c.options)] : []),
+      ];
+      const result = await vdisk(...args, raw, image);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const back = `${stem}.back.raw`;
+      expect((await qemuImg('convert', '-f', c.format, '-O', 'raw', image, back)).code).toBe(0);
+      const [source, read] = [await readFile(raw), await readFile(back)];
+      expect(read.length).toBeGreaterThanOrEqual(source.length);
+      expect(read.subarray(0, source.length).equals(source)).toBe(true);
+      expect(read.subarray(source.length).every((b) => b === 0)).toBe(true);
+      if (c.format !== 'vpc') {
+        const check = await qemuImg('check', '-f', c.format, image);
+        expect(check.stdout).toContain('No errors were found on the image.');
+      }
+      if (c.format === 'vmdk')
+        expect((await readFile(image)).toString('latin1')).toContain(`SPARSE "${basename(image)}"`);
+    });
+  }
+
+  it("vdisk create -f FMT prints qemu-img's line and makes an image qemu-img sizes as vdisk does", async () => {
+    for (const format of ['vpc', 'vdi', 'vmdk'] as const) {
+      const image = join(dir, `created.${format}`);
+      const result = await vdisk('create', '-f', format, image, '10M');
+      expect(result.stdout).toBe(`Formatting '${image}', fmt=${format} size=10485760\n`);
+      const theirs = JSON.parse((await qemuImg('info', '-f', format, '--output=json', image)).stdout);
+      const ours = JSON.parse((await vdisk('info', '--output=json', image)).stdout);
+      expect(ours['virtual-size']).toBe(theirs['virtual-size']);
+      expect(ours.format).toBe(format);
+    }
+  });
 });
