@@ -32,13 +32,18 @@ function randomFields(format: Format, bytes: Uint8Array, options: Record<string,
     }
     case 'vdi':
       return [[392, 32]]; // image and last-snapshot UUIDs
-    case 'vmdk': // The descriptor, from its CID on (the CID and the file name vary, and the text after
-      // them moves with their length): `descriptorWithout` compares the rest of its text.
-      {
-        const at = 512 + new TextDecoder('latin1').decode(bytes.subarray(512, 512 * 21)).indexOf('CID=');
-        return [[at, 512 * 21 - at]];
-      }
+    case 'vmdk':
+      return vmdkDescriptorTail(bytes);
   }
+}
+
+/**
+ * A VMDK descriptor from its CID on: the CID and the file name vary, and the text after them
+ * moves with their length (`descriptorWithout` compares the rest of the text).
+ */
+function vmdkDescriptorTail(bytes: Uint8Array): [number, number][] {
+  const at = 512 + new TextDecoder('latin1').decode(bytes.subarray(512, 512 * 21)).indexOf('CID=');
+  return [[at, 512 * 21 - at]];
 }
 
 /** A VMDK descriptor's text with its CID and extent file name taken out. */
