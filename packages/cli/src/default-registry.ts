@@ -1,6 +1,9 @@
 import { type BlockDriver, Registry } from '@vdisk/core';
 import { BochsDriver, BochsRedologDriver, BochsSparseDriver } from '@vdisk/format-bochs';
 import { RawDriver } from '@vdisk/format-raw';
+import { VdiDriver } from '@vdisk/format-vdi';
+import { VmdkDriver } from '@vdisk/format-vmdk';
+import { VpcDriver } from '@vdisk/format-vpc';
 
 /** Drivers of the format plugins loaded from `--plugin`, added once by main before a command runs. */
 const pluginDrivers: BlockDriver[] = [];
@@ -21,6 +24,9 @@ export function defaultRegistry(): Registry {
     new BochsDriver(),
     new BochsSparseDriver(),
     new BochsRedologDriver(),
+    new VpcDriver(),
+    new VdiDriver(),
+    new VmdkDriver(),
     ...pluginDrivers,
   ]);
 }

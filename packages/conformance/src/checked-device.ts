@@ -51,7 +51,7 @@ export async function openChecked(
   };
   const watched: BlockDriver = {
     name: driver.name,
-    probe: (sector, filename) => driver.probe(sector, filename),
+    probe: (sector, context) => driver.probe(sector, context),
     open: (source, openOptions) => driver.open(source, openOptions),
   };
   const { blockStatus, write, zero, discard, flush, check } = driver;

@@ -8,6 +8,7 @@ import {
   isVdiskError,
   MemorySource,
   PROBE_SIZE,
+  type ProbeContext,
 } from '@vdisk/core';
 import fc from 'fast-check';
 import { assertBytesEqual } from './bytes-equal.js';
@@ -62,7 +63,13 @@ export async function checkProbeOwnImage(context: CheckContext): Promise<void> {
     const first = new Uint8Array(Math.min(PROBE_SIZE, made.source.size));
     await made.source.read(first, 0);
     sector.set(first);
-    const score = context.driver.probe(sector, made.filename);
+    const probeContext: ProbeContext = { fileSize: made.source.size };
+    if (made.filename !== undefined) probeContext.filename = made.filename;
+    if (made.source.size >= PROBE_SIZE) {
+      probeContext.lastSector = new Uint8Array(PROBE_SIZE);
+      await made.source.read(probeContext.lastSector, made.source.size - PROBE_SIZE);
+    }
+    const score = context.driver.probe(sector, probeContext);
     if (!Number.isInteger(score) || score < 1 || score > 100) {
       fail(`probe of its own image scored ${score}, expected an integer from 1 to 100`);
     }

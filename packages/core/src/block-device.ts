@@ -370,6 +370,7 @@ export class BlockDevice {
       const stop = Math.min(run.offset + run.length, end);
       if (start >= stop) continue;
       const clipped: BlockStatusRun = { offset: start, length: stop - start, data: run.data };
+      if (!run.data && run.allocated) clipped.allocated = true;
       if (run.data && run.fileOffset !== undefined) clipped.fileOffset = run.fileOffset + (start - run.offset);
       if (!run.data && run.allocated) clipped.allocated = true;
       appendRun(result, clipped);

@@ -17,10 +17,11 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   /**
    * How sure the driver is that these bytes are its format: 0 (not mine) to 100 (certain).
    * `firstSector` is the first 512 bytes of the file, zero-padded when the file is shorter.
-   * A driver that scores 1 claims every file, as raw does: it wins only when nothing else
-   * matches, and core reports the result as guessed.
+   * `context` adds the file's name and its last sector, for a format whose signature is at
+   * the end (a fixed VHD's footer). A driver that scores 1 claims every file, as raw does:
+   * it wins only when nothing else matches, and core reports the result as guessed.
    */
-  probe(firstSector: Uint8Array, filename?: string): number;
+  probe(firstSector: Uint8Array, context?: ProbeContext): number;
   /** Opens an image on `source`. Rejects with a `VdiskError` (QEMU's message where it has one). */
   open(source: ByteSource, options: DriverOpenOptions): Promise<I>;
 
@@ -80,6 +81,20 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   create?(target: ByteSource, options: CreateOptions): Promise<void>;
 }
 
+/**
+ * What `probe` may look at besides the first sector. QEMU's probe sees only the first 512
+ * bytes, so it guesses raw for a fixed VHD, whose footer is only in the file's last 512
+ * bytes; vdisk reads that sector too, once, for every driver.
+ */
+export interface ProbeContext {
+  /** The file's name, as the caller gave it. */
+  filename?: string;
+  /** The file's last 512 bytes; absent when the file is shorter than 512 bytes. */
+  lastSector?: Uint8Array;
+  /** The file's size in bytes. */
+  fileSize?: number;
+}
+
 export type RepairMode = 'leaks' | 'all';
 
 export interface CheckOptions {
@@ -101,6 +116,12 @@ export interface CreateOptions {
   virtualSize: number;
   /** Format options for creation (`-o key=value`), e.g. Bochs's `extent_size`. */
   options: Readonly<Record<string, string>>;
+  /**
+   * The new image's file name as the caller gave it, when there is one: a format that names
+   * itself inside the image uses its last component (a VMDK descriptor's extent line, as
+   * qemu-img writes it).
+   */
+  filename?: string;
 }
 
 export interface DriverOpenOptions {

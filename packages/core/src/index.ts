@@ -33,6 +33,7 @@ export {
   type DriverOpenOptions,
   driverCapabilities,
   type FormatSpecificInfo,
+  type ProbeContext,
   type RepairMode,
   type WriteOptions,
   type ZeroOptions,

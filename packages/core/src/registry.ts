@@ -1,7 +1,7 @@
 import { type Backing, BackingChainError, type BackingOpener, MAX_BACKING_DEPTH } from './backing-chain.js';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
-import type { BlockDriver, DriverImage } from './driver.js';
+import type { BlockDriver, CreateOptions, DriverImage, ProbeContext } from './driver.js';
 import { InvalidArgumentError, isVdiskError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
 import { PROBE_SIZE } from './probe-size.js';
 import { unsafeCacheSource } from './unsafe-cache-source.js';
@@ -65,6 +65,8 @@ export interface CreateImageOptions {
   virtualSize: number;
   /** Format options for creation (`-o key=value`). */
   options?: Record<string, string>;
+  /** The new image's file name, for a format that records its own name (a VMDK's extent line). */
+  filename?: string;
 }
 
 /** A chain being opened: the identities seen, for the loop check, and the depth. */
@@ -124,9 +126,10 @@ export class Registry {
 
   /**
    * Scores the first bytes of a file of `fileSize` bytes. `firstBytes` may be shorter than
-   * 512 bytes when the file is; it is zero-padded, as QEMU pads its probe buffer.
+   * 512 bytes when the file is; it is zero-padded, as QEMU pads its probe buffer. `lastSector`
+   * is the file's last 512 bytes, when the file has that many (a fixed VHD's footer).
    */
-  probeBytes(firstBytes: Uint8Array, fileSize: number, filename?: string): ProbeResult {
+  probeBytes(firstBytes: Uint8Array, fileSize: number, filename?: string, lastSector?: Uint8Array): ProbeResult {
     if (fileSize === 0 && this.has(this.#emptyFileFormat)) {
       return { format: this.#emptyFileFormat, score: 1, scores: { [this.#emptyFileFormat]: 1 }, guessed: true };
     }
@@ -135,8 +138,11 @@ export class Registry {
     const scores: Record<string, number> = {};
     let winner: BlockDriver | undefined;
     let best = 0;
+    const context: ProbeContext = { fileSize };
+    if (filename !== undefined) context.filename = filename;
+    if (lastSector !== undefined && lastSector.length === PROBE_SIZE) context.lastSector = lastSector;
     for (const driver of this.#drivers) {
-      const score = driver.probe(sector, filename);
+      const score = driver.probe(sector, context);
       scores[driver.name] = score;
       if (score > 0 && score >= best) {
         // ">=": on a tie the driver registered last wins, as in QEMU's bdrv_probe_all loop
@@ -150,11 +156,16 @@ export class Registry {
     return { format: winner.name, score: best, scores, guessed: best === 1 };
   }
 
-  /** Reads the first sector of `source` and probes it. */
+  /** Reads the first and the last sector of `source` and probes them. */
   async probe(source: ByteSource, filename?: string): Promise<ProbeResult> {
     const first = new Uint8Array(Math.min(PROBE_SIZE, source.size));
     await source.read(first, 0);
-    return this.probeBytes(first, source.size, filename);
+    let last: Uint8Array | undefined;
+    if (source.size >= PROBE_SIZE) {
+      last = new Uint8Array(PROBE_SIZE);
+      await source.read(last, source.size - PROBE_SIZE);
+    }
+    return this.probeBytes(first, source.size, filename, last);
   }
 
   /**
@@ -283,7 +294,9 @@ export class Registry {
       throw new InvalidArgumentError(`Image size ${virtualSize} is not a non-negative integer below 2^53`);
     }
     if (typeof target.write !== 'function') throw new ReadOnlyError('Image is read-only');
-    await driver.create.call(driver, target, { virtualSize, options: options.options ?? {} });
+    const createOptions: CreateOptions = { virtualSize, options: options.options ?? {} };
+    if (options.filename !== undefined) createOptions.filename = options.filename;
+    await driver.create.call(driver, target, createOptions);
   }
 
   /** What a first sector probes as, for the guessed-raw guard; undefined when nothing matches. */

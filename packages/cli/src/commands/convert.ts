@@ -116,9 +116,11 @@ async function convertToNewFile(
   let target: BlockDevice | undefined;
   try {
     try {
+      // The final name, not the temporary file's: a VMDK records it in its extent line.
       await registry.create(format, pending.source, {
         virtualSize: device.virtualSize,
         options: opts.targetOptions ?? {},
+        filename: destination.path,
       });
       target = await registry.open(pending.source, { format, writable: true, cache: 'unsafe' });
     } catch (error) {
@@ -160,7 +162,11 @@ async function convertInPlace(
     try {
       // A raw image of a device is the device: there is nothing to create.
       if (format !== 'raw') {
-        await registry.create(format, source, { virtualSize: device.virtualSize, options: opts.targetOptions ?? {} });
+        await registry.create(format, source, {
+          virtualSize: device.virtualSize,
+          options: opts.targetOptions ?? {},
+          filename: destination.path,
+        });
       }
       target = await registry.open(source, { format, writable: true });
     } catch (error) {

@@ -50,7 +50,7 @@ export async function createCommand(filename: string, size: string | undefined, 
       if (format === 'raw') {
         if (source.size < virtualSize) throw new SystemError('Cannot grow device files', undefined, { filename });
       } else {
-        await registry.create(format, source, { virtualSize, options });
+        await registry.create(format, source, { virtualSize, options, filename: destination.path });
         await source.flush();
       }
     } catch (error) {
@@ -63,7 +63,8 @@ export async function createCommand(filename: string, size: string | undefined, 
 
   const pending = await PendingFile.create(destination);
   try {
-    await registry.create(format, pending.source, { virtualSize, options });
+    // The final name, not the temporary file's: a VMDK records it in its extent line.
+    await registry.create(format, pending.source, { virtualSize, options, filename: destination.path });
     await pending.source.close();
     await pending.commit();
   } catch (error) {
