@@ -372,7 +372,6 @@ export class BlockDevice {
       const clipped: BlockStatusRun = { offset: start, length: stop - start, data: run.data };
       if (!run.data && run.allocated) clipped.allocated = true;
       if (run.data && run.fileOffset !== undefined) clipped.fileOffset = run.fileOffset + (start - run.offset);
-      if (!run.data && run.allocated) clipped.allocated = true;
       appendRun(result, clipped);
     }
     if (expected !== alignedEnd) {
