@@ -185,6 +185,30 @@ function log(text) {
   process.stderr.write(`${text}\n`);
 }
 
+/** Two Bochs images equal but for the header's timestamp (0x54..0x57), compared in chunks. */
+async function sameButTimestamp(a, b) {
+  const [x, y] = await Promise.all([open(a), open(b)]);
+  try {
+    const [sx, sy] = await Promise.all([x.stat(), y.stat()]);
+    if (sx.size !== sy.size) throw new Error(`bench: ${a} and ${b} differ in size: ${sx.size}, ${sy.size}`);
+    const bx = Buffer.alloc(4 * MiB);
+    const by = Buffer.alloc(4 * MiB);
+    for (let at = 0; at < sx.size; at += bx.length) {
+      const length = Math.min(bx.length, sx.size - at);
+      await Promise.all([x.read(bx, 0, length, at), y.read(by, 0, length, at)]);
+      if (at === 0) {
+        bx.fill(0, 0x54, 0x58);
+        by.fill(0, 0x54, 0x58);
+      }
+      if (!bx.subarray(0, length).equals(by.subarray(0, length))) {
+        throw new Error(`bench: ${a} and ${b} differ in the ${MiB * 4} bytes at ${at}`);
+      }
+    }
+  } finally {
+    await Promise.all([x.close(), y.close()]);
+  }
+}
+
 // ---------------------------------------------------------------- the benchmark
 
 const results = { date: new Date().toISOString(), machine: machine(), cases: {}, targets: [] };
@@ -256,6 +280,33 @@ async function main() {
     qemuImgBochs: { ...qemuBochs, bytes: SMALL, MiBps: qemuBochsRate },
     qemuIoBochsPrefix: { ...qemuIo, bytes: Math.min(128 * MiB, SIZE), MiBps: qemuIoRate },
     qemuImgRaw: { ...qemuRaw, bytes: SIZE, MiBps: qemuRawRate },
+  };
+
+  // 1b: convert -O bochs of the raw input against bximage's convert of it, and the raw copy's pace.
+  log('convert -O bochs: vdisk / bximage, of the raw input ...');
+  const ourBochs = join(dir, 'out.bochs');
+  const bxBochs = join(dir, 'bximage.bochs');
+  const rmBochs = () => spawnSync('rm', ['-f', ourBochs, bxBochs]);
+  rmBochs();
+  measure(...vdisk('convert', '-f', 'raw', '-O', 'bochs', inputs.raw, ourBochs));
+  bximageConvert(inputs.raw, bxBochs);
+  await sameButTimestamp(ourBochs, bxBochs);
+  const [vdiskToBochs, bximageToBochs] = alternate([
+    {
+      name: 'vdisk convert -f raw -O bochs',
+      cmd: () => vdisk('convert', '-f', 'raw', '-O', 'bochs', inputs.raw, ourBochs),
+      before: rmBochs,
+    },
+    {
+      name: 'bximage -func=convert -imgmode=growing',
+      cmd: () => ['bximage', ['-func=convert', '-imgmode=growing', '-q', inputs.raw, bxBochs]],
+      before: rmBochs,
+    },
+  ]);
+  rmBochs();
+  results.cases.convertToBochs = {
+    vdisk: { ...vdiskToBochs, bytes: SIZE, MiBps: rate(SIZE, vdiskToBochs.seconds) },
+    bximage: { ...bximageToBochs, bytes: SIZE, MiBps: rate(SIZE, bximageToBochs.seconds) },
   };
 
   // 3: start-up, probe and info.
@@ -343,6 +394,31 @@ async function main() {
     vdiskDepth16: { ...lib16, readsPerSecond: READS / libSeconds(16), readSeconds: libSeconds(16) },
   };
 
+  // 4b: random 4 KiB writes through the library, depth 1 and 16, on a fresh copy of the
+  // small image each run (the copy is untimed: the script times its writes and flush).
+  log(`random writes: ${READS} x 4 KiB ...`);
+  const writeScript = join(root, 'scripts/bench/random-writes.mjs');
+  const scratchImage = join(dir, 'writes.bochs');
+  const writeRuns = { 1: [], 16: [] };
+  const [write1, write16] = alternate(
+    [1, 16].map((depth) => ({
+      name: `vdisk library writes, depth ${depth}`,
+      cmd: () => ['node', [writeScript, scratchImage, String(READS), String(SEED), String(depth)]],
+      stdout: true,
+      before: () => spawnSync('cp', [inputs.smallImage, scratchImage]),
+      after: (r) => writeRuns[depth].push(JSON.parse(r.stdout).seconds),
+    })),
+  );
+  await rm(scratchImage, { force: true });
+  const writeSeconds = (depth) => median(writeRuns[depth].slice(1));
+  results.cases.randomWrites = {
+    writes: READS,
+    writeSize: READ_SIZE,
+    image: `${SMALL / MiB} MiB bximage image`,
+    vdiskDepth1: { ...write1, writesPerSecond: READS / writeSeconds(1), writeSeconds: writeSeconds(1) },
+    vdiskDepth16: { ...write16, writesPerSecond: READS / writeSeconds(16), writeSeconds: writeSeconds(16) },
+  };
+
   // 5: the largest image bximage makes: catalog of 1M entries, 8 TiB.
   log('largest image: 8 TiB, 1M catalog entries ...');
   const huge = join(dir, 'huge.bochs');
@@ -371,7 +447,17 @@ async function main() {
   await writeFile(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   printTable();
   if (!args.keep) {
-    for (const name of ['disk.raw', 'disk.bochs', 'small.raw', 'small.bochs', 'out.raw', 'qemu.raw', '.rss']) {
+    for (const name of [
+      'disk.raw',
+      'disk.bochs',
+      'small.raw',
+      'small.bochs',
+      'out.raw',
+      'qemu.raw',
+      'out.bochs',
+      'bximage.bochs',
+      '.rss',
+    ]) {
       await rm(join(dir, name), { force: true });
     }
   }
@@ -418,6 +504,21 @@ function checkTargets() {
     `${(c.batch.qemu.perFileMs / c.batch.vdisk.perFileMs).toFixed(1)}×`,
   );
   target(
+    'convert -O bochs ≥ 10× bximage convert',
+    c.convertToBochs.vdisk.MiBps >= 10 * c.convertToBochs.bximage.MiBps,
+    `${(c.convertToBochs.vdisk.MiBps / c.convertToBochs.bximage.MiBps).toFixed(1)}×`,
+  );
+  target(
+    'convert -O bochs ≥ 50% of qemu-img raw copy',
+    c.convertToBochs.vdisk.MiBps >= 0.5 * c.convert.qemuImgRaw.MiBps,
+    `${((100 * c.convertToBochs.vdisk.MiBps) / c.convert.qemuImgRaw.MiBps).toFixed(0)}%`,
+  );
+  target(
+    'random reads, depth 16 ≥ 3× depth 1',
+    c.randomReads.vdiskDepth16.readsPerSecond >= 3 * c.randomReads.vdiskDepth1.readsPerSecond,
+    `${(c.randomReads.vdiskDepth16.readsPerSecond / c.randomReads.vdiskDepth1.readsPerSecond).toFixed(2)}×`,
+  );
+  target(
     'random reads ≥ qemu (depth 1)',
     c.randomReads.vdiskDepth1.readsPerSecond >= c.randomReads.qemu.readsPerSecond,
     `${(c.randomReads.vdiskDepth1.readsPerSecond / c.randomReads.qemu.readsPerSecond).toFixed(2)}×`,
@@ -451,6 +552,21 @@ function printTable() {
     ms(c.convert.qemuImgRaw.seconds),
     `${((100 * c.convert.vdisk.MiBps) / c.convert.qemuImgRaw.MiBps).toFixed(0)}% of raw`,
     mb(c.convert.vdisk.rssMB),
+  );
+  const b = c.convertToBochs;
+  row(
+    `convert raw→bochs (${SIZE / MiB} MiB) vs bximage -func=convert`,
+    `${mbs(b.vdisk.MiBps)} (${ms(b.vdisk.seconds)})`,
+    `bximage ${mbs(b.bximage.MiBps)} (${ms(b.bximage.seconds)})`,
+    `${(b.vdisk.MiBps / b.bximage.MiBps).toFixed(1)}×`,
+    mb(b.vdisk.rssMB),
+  );
+  row(
+    'vdisk raw→bochs vs qemu-img raw→raw (hardware pace)',
+    ms(b.vdisk.seconds),
+    ms(c.convert.qemuImgRaw.seconds),
+    `${((100 * b.vdisk.MiBps) / c.convert.qemuImgRaw.MiBps).toFixed(0)}% of raw`,
+    mb(b.vdisk.rssMB),
   );
   const su = Object.fromEntries(c.startup.map((s) => [s.name, s]));
   const qinfo = su['qemu-img info'];
@@ -491,6 +607,19 @@ function printTable() {
       `${v.readsPerSecond.toFixed(0)} reads/s`,
       `${r.qemu.readsPerSecond.toFixed(0)} reads/s`,
       `${(v.readsPerSecond / r.qemu.readsPerSecond).toFixed(2)}×`,
+      mb(v.rssMB),
+    );
+  }
+  const w = c.randomWrites;
+  for (const [name, v] of [
+    ['depth 1', w.vdiskDepth1],
+    ['depth 16', w.vdiskDepth16],
+  ]) {
+    row(
+      `random 4 KiB writes + one flush, ${name} (${w.image})`,
+      `${v.writesPerSecond.toFixed(0)} writes/s`,
+      '',
+      name === 'depth 16' ? `${(v.writesPerSecond / w.vdiskDepth1.writesPerSecond).toFixed(2)}× depth 1` : '',
       mb(v.rssMB),
     );
   }

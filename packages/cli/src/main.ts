@@ -67,16 +67,43 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
   );
 
   program
+    .command('create')
+    .description('create a new, empty image (an existing FILE is refused unless --force)')
+    .argument('<file>')
+    .argument('[size]', "the virtual size, in bytes or with qemu-img's suffixes k, M, G, T, P, E (powers of 1024)")
+    .addOption(new Option('-f, --format <fmt>', 'image format').default('raw'))
+    .addOption(
+      new Option('-o, --options <key=value,...>', 'creation options, e.g. extent_size=65536').argParser(
+        parseOpenOptions,
+      ),
+    )
+    .option('--force', 'replace an existing FILE', false)
+    .action(async (file: string, size: string | undefined, opts) => {
+      const { createCommand } = await import('./commands/create.js');
+      exitCode = await createCommand(file, size, opts);
+    });
+
+  program
     .command('convert')
-    .description('write the whole virtual disk to a new (sparse) raw file')
+    .description('write the whole virtual disk as a new image of any format that can create (-O raw, -O bochs)')
     .argument('<src>')
-    .argument('<dst>')
+    .argument('<dst>', 'a file, a block device (written in place), or - for raw bytes on stdout')
     .addOption(formatOption())
     .addOption(openOption())
-    .addOption(new Option('-O, --output-format <fmt>', 'output format').choices(['raw']).makeOptionMandatory())
+    .addOption(new Option('-O, --output-format <fmt>', 'output format').makeOptionMandatory())
+    .addOption(
+      new Option(
+        '--target-options <key=value,...>',
+        "the new image's creation options (qemu-img convert's -o), e.g. extent_size=65536",
+      ).argParser(parseOpenOptions),
+    )
+    .option(
+      '-S, --sparse-size <size>',
+      'zero blocks this big are not written (default 4k; 512 for -O bochs; 0: write all)',
+    )
     .option('-p, --progress', 'show a progress bar on a terminal', false)
     .action(async (src: string, dst: string, opts) => {
-      failingFile = src;
+      // No failingFile: convert names the file of each error itself (SRC, DST, or none for usage).
       const { convertCommand } = await import('./commands/convert.js');
       exitCode = await convertCommand(src, dst, { ...opts, signal });
     });
@@ -89,14 +116,18 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     },
   );
 
-  imageCommand(
-    'check',
-    'check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)',
-  ).action(async (file: string, opts) => {
-    failingFile = file;
-    const { checkCommand } = await import('./commands/check.js');
-    exitCode = await checkCommand(file, { ...opts, signal });
-  });
+  imageCommand('check', 'check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)')
+    .addOption(
+      new Option('-r, --repair <mode>', 'repair: leaks reclaims leaked space, all fixes what it can too').choices([
+        'leaks',
+        'all',
+      ]),
+    )
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { checkCommand } = await import('./commands/check.js');
+      exitCode = await checkCommand(file, { ...opts, signal });
+    });
 
   program
     .command('compare')
@@ -114,6 +145,25 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       failingFile = a;
       const { compareCommand } = await import('./commands/compare.js');
       exitCode = await compareCommand(a, b, { ...opts, signal });
+    });
+
+  program
+    .command('io')
+    .description("run qemu-io's commands on an image: read, write, discard, flush, map, info")
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .option('-r, --read-only', 'open the image read-only', false)
+    .option('-q, --quiet', 'no report lines after reads, writes and discards', false)
+    .requiredOption(
+      '-c, --cmd <command>',
+      "a command, as qemu-io's -c: 'write -P 0xab 0 64k', 'read -v 0 512' (repeatable, run in order)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { ioCommand } = await import('./commands/io.js');
+      exitCode = await ioCommand(file, { ...opts, signal });
     });
 
   program

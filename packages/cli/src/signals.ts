@@ -1,5 +1,5 @@
 /**
- * Ctrl-C (SIGINT) and SIGTERM. The first one aborts the running command through the
+ * Ctrl-C (SIGINT), SIGTERM, SIGHUP (a closed terminal) and SIGQUIT (Ctrl-\). The first one aborts the running command through the
  * signal main hands it, so that a command that writes cleans up (convert removes its
  * partial output) and one that reads stops at its next step; the process then ends by
  * that signal, as qemu-img does (the shell sees 130 or 143). A command that has not ended
@@ -7,6 +7,7 @@
  * so when the grace period ran out).
  */
 import { debug } from './debug-mode.js';
+import { removeTemporariesSync } from './temporary-files.js';
 
 /** How long an interrupted command may take to clean up. */
 const GRACE_MS = 2000;
@@ -14,14 +15,14 @@ const GRACE_MS = 2000;
 const controller = new AbortController();
 let received: NodeJS.Signals | undefined;
 
-/** Whether SIGINT or SIGTERM has arrived: its AbortedError is then no error to print. */
+/** Whether one of those signals has arrived: its AbortedError is then no error to print. */
 export function interrupted(): boolean {
   return received !== undefined;
 }
 
-/** Listens for SIGINT and SIGTERM; the returned signal aborts when one arrives. */
+/** Listens for the signals; the returned signal aborts when one arrives. */
 export function listenForInterrupts(): AbortSignal {
-  for (const name of ['SIGINT', 'SIGTERM'] as const) process.on(name, () => onInterrupt(name));
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) process.on(name, () => onInterrupt(name));
   return controller.signal;
 }
 
@@ -50,6 +51,8 @@ export function finish(code: number): void {
  * disposition, and a signal sent to oneself is delivered before kill returns.
  */
 export function dieBy(name: NodeJS.Signals): never {
+  // Convert's and create's partial output goes first: no way of ending leaves one behind.
+  removeTemporariesSync();
   process.removeAllListeners(name);
   if (name === 'SIGPIPE') process.once('SIGPIPE', () => {}).removeAllListeners('SIGPIPE');
   process.kill(process.pid, name);
@@ -57,4 +60,10 @@ export function dieBy(name: NodeJS.Signals): never {
   process.exit(128 + (SIGNAL_NUMBERS[name] ?? 1));
 }
 
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGPIPE: 13, SIGTERM: 15 };
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGPIPE: 13,
+  SIGTERM: 15,
+};

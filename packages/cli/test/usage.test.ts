@@ -11,7 +11,8 @@ describe('vdisk usage', () => {
   it('prints help listing the commands', async () => {
     const run = await vdisk(['--help']);
     expect(run.code).toBe(0);
-    for (const command of ['probe', 'info', 'convert', 'formats']) expect(run.stdout).toContain(`  ${command}`);
+    for (const command of ['probe', 'info', 'create', 'convert', 'io', 'formats'])
+      expect(run.stdout).toContain(`  ${command}`);
   });
 
   it('reports usage errors on one line with exit 1', async () => {
@@ -44,7 +45,7 @@ describe('vdisk usage', () => {
     expect(withPlugin[2]).toEqual({ name: 'tpf', description: expect.any(String), capabilities: ['probe', 'read'] });
     const human = await vdisk(['formats']);
     expect(human.stdout).toContain('bochs');
-    expect(human.stdout).toContain('capabilities: probe, read, map, info, check, write');
+    expect(human.stdout).toContain('capabilities: probe, read, map, info, check, write, flush, zero, discard, create');
   });
 
   it('reports a plugin that cannot be loaded on one line', async () => {

@@ -8,7 +8,6 @@ import {
   type CreateOptions,
   type DriverOpenOptions,
   type FormatSpecificInfo,
-  ImageFormatError,
   InvalidArgumentError,
   type WriteOptions,
   type ZeroOptions,
@@ -16,8 +15,9 @@ import {
 import { BochsImage } from './bochs-image.js';
 import { checkImage, repairImage } from './check.js';
 import { createImage } from './create-image.js';
-import { checkCatalogSize, computeGeometry, SECTOR_SIZE } from './geometry.js';
+import { checkCatalogSize, computeGeometry } from './geometry.js';
 import { HEADER_SIZE, isBochsGrowingHeader, parseHeader } from './header.js';
+import { whyNotWritable } from './write-guard.js';
 
 const BIG_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
 
@@ -60,21 +60,17 @@ export class BochsDriver implements BlockDriver<BochsImage> {
       for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
     }
     const geometry = computeGeometry(header);
-    if (
-      writable &&
-      (header.bitmapSize * 8 < geometry.extentSize / SECTOR_SIZE || geometry.bitmapBlocks > geometry.extentBlocks)
-    ) {
-      // Writing needs a bitmap that covers its extent (set bits would land in the data) and
-      // is no larger than it (a hostile field claims 4 GiB of bitmap per slot).
-      throw new ImageFormatError(
-        `Bitmap of ${header.bitmapSize} bytes does not fit extents of ${geometry.extentSize} bytes: the image cannot be written`,
-      );
+    const image = new BochsImage(source, header, geometry, catalog, writable);
+    if (writable) {
+      const reason = await whyNotWritable(image);
+      if (reason !== undefined) image.refuseWrites(reason);
     }
-    return new BochsImage(source, header, geometry, catalog, writable);
+    return image;
   }
 
-  write(image: BochsImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
-    return image.write(offset, buffers, options);
+  /** With `fua`, core flushes after the write (one rule for every driver): nothing to do here. */
+  write(image: BochsImage, offset: number, buffers: readonly Uint8Array[], _options?: WriteOptions): Promise<void> {
+    return image.write(offset, buffers);
   }
 
   flush(image: BochsImage): Promise<void> {

@@ -5,10 +5,11 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type DriverImage,
+  ImageFormatError,
   IoVector,
   ReadOnlyError,
   readSource,
-  type WriteOptions,
+  writeSource,
 } from '@vdisk/core';
 import { type BochsGeometry, SECTOR_SIZE, slotOffset, UNALLOCATED } from './geometry.js';
 import { GroupBarrier } from './group-barrier.js';
@@ -86,6 +87,8 @@ export class BochsImage implements DriverImage {
   #nextSlot: number;
   /** Extents whose slot is being written: a second write into one waits, then finds it allocated. */
   readonly #allocating = new Map<number, { settled: Promise<void>; settle: () => void }>();
+  /** Why writes are refused, when they are. */
+  #writeBlocker: string | undefined;
   /** Zeros to fill new slots with, shared by every writev (read-only). */
   #zeros: Uint8Array | undefined;
 
@@ -126,7 +129,7 @@ export class BochsImage implements DriverImage {
    * bits that were clear are set after a barrier. Resolves when every entry and bit is
    * written: a process crash then loses nothing, a power loss nothing a flush covered.
    */
-  async write(offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
+  async write(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
     this.#assertWritable();
     const iov = new IoVector(buffers);
     const parts = [...this.#extents(offset, iov.length)];
@@ -140,7 +143,6 @@ export class BochsImage implements DriverImage {
     } finally {
       this.#finishAllocations(fresh);
     }
-    if (options?.fua) await this.flush();
   }
 
   /** Makes every completed write durable. Shares the barrier with allocations in flight. */
@@ -169,8 +171,16 @@ export class BochsImage implements DriverImage {
 
   async close(): Promise<void> {}
 
+  /** Makes every later write fail with `reason` (see write-guard.ts): the image is not safe to write. */
+  refuseWrites(reason: string): void {
+    this.#writeBlocker = reason;
+  }
+
   #assertWritable(): void {
     if (!this.writable) throw new ReadOnlyError('Image is read-only');
+    if (this.#writeBlocker !== undefined) {
+      throw new ImageFormatError(`Image cannot be written safely: ${this.#writeBlocker} (see vdisk check)`);
+    }
   }
 
   /**
@@ -241,7 +251,7 @@ export class BochsImage implements DriverImage {
       buffers.push(zeros.subarray(0, extentArea - part.within - part.length));
       plan.add(position, buffers);
     }
-    for (const run of plan.runs) await this.#writeRun(run.buffers, run.position);
+    for (const run of plan.runs) await writeSource(this.source, run.buffers, run.position);
   }
 
   /**
@@ -256,7 +266,7 @@ export class BochsImage implements DriverImage {
         const start = slotOffset(this.geometry, part.slot, part.index);
         const [bits] = await Promise.all([
           this.#readBits(start, part),
-          this.#writeRun(iov.slices(part.at, part.length), start + bitmapArea + part.within),
+          writeSource(this.source, iov.slices(part.at, part.length), start + bitmapArea + part.within),
         ]);
         const first = part.within / SECTOR_SIZE;
         if (!allBits(bits.bytes, first - bits.firstByte * 8, first - bits.firstByte * 8 + part.length / SECTOR_SIZE)) {
@@ -277,7 +287,7 @@ export class BochsImage implements DriverImage {
       const bytes = new Uint8Array(4 * run.length);
       const view = new DataView(bytes.buffer);
       for (const [i, part] of run.entries()) view.setUint32(4 * i, part.slot, true);
-      await this.#writeRun([bytes], this.header.headerSize + 4 * (run[0] as WritePart).index);
+      await writeSource(this.source, [bytes], this.header.headerSize + 4 * (run[0] as WritePart).index);
       for (const part of run) this.catalog[part.index] = part.slot;
       k = end;
     }
@@ -302,7 +312,7 @@ export class BochsImage implements DriverImage {
     while (from < before.length && before[from] === bits.bytes[from]) from++;
     let to = before.length;
     while (to > from && before[to - 1] === bits.bytes[to - 1]) to--;
-    if (from < to) await this.#writeRun([bits.bytes.subarray(from, to)], start + bits.firstByte + from);
+    if (from < to) await writeSource(this.source, [bits.bytes.subarray(from, to)], start + bits.firstByte + from);
   }
 
   /** The bitmap bytes that cover a part's sectors. */
@@ -313,21 +323,6 @@ export class BochsImage implements DriverImage {
     const bytes = new Uint8Array(((endSector + 7) >> 3) - firstByte);
     await this.source.read(bytes, slotStart + firstByte);
     return { bytes, firstByte };
-  }
-
-  /** One pwritev when the source has it. */
-  async #writeRun(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    const source = this.source;
-    if (buffers.length !== 1 && source.writev) {
-      await source.writev(buffers, position);
-      return;
-    }
-    if (!source.write) throw new ReadOnlyError('The image file cannot be written');
-    let at = position;
-    for (const buffer of buffers) {
-      await source.write(buffer, at);
-      at += buffer.length;
-    }
   }
 
   #zeroBuffer(): Uint8Array {

@@ -2,7 +2,7 @@ import { MemorySource, Registry } from '@vdisk/core';
 import { PowerLossSource, type SourceOperation } from '@vdisk/core/testing';
 import { describe, expect, it } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
-import type { BochsImage } from './bochs-image.js';
+import { BochsImage } from './bochs-image.js';
 import { buildBochsImage, EMPTY_BOCHS_SPEC } from './testing/image-builder.js';
 
 const driver = new BochsDriver();
@@ -184,15 +184,17 @@ describe('Bochs writes', () => {
     expect((await read(image, 512, 512))[0]).toBe(4);
   });
 
-  it('flushes with a barrier, and a FUA write is durable when it resolves', async () => {
-    const { source, image } = await openImage(
+  it('flushes with a barrier, and a FUA write through core is durable when it resolves', async () => {
+    const source = new PowerLossSource(
       buildBochsImage({ ...EMPTY_BOCHS_SPEC, writes: [{ offset: 0, data: sectors(1, 1) }] }),
+      { maxDelay: 0 },
     );
-    await driver.write(image, 0, [sectors(1, 2)], { fua: true });
+    const device = await new Registry([driver]).open(source, { format: 'bochs', writable: true });
+    await device.write(0, sectors(1, 2), { fua: true });
     expect(source.durable()[2560 + 512]).toBe(2);
-    await driver.write(image, 0, [sectors(1, 3)]);
+    await device.write(0, sectors(1, 3));
     expect(source.durable()[2560 + 512]).toBe(2);
-    await driver.flush(image);
+    await device.flush();
     expect(source.durable()[2560 + 512]).toBe(3);
   });
 
@@ -204,21 +206,57 @@ describe('Bochs writes', () => {
     expect(source.operations.some((op) => op.kind === 'write' && op.position < 512)).toBe(false);
   });
 
-  it('refuses a writable open of a file that is not a Bochs image, and a bitmap that cannot cover its extent', async () => {
+  it('refuses a writable open of a file that is not a Bochs image', async () => {
     const registry = new Registry([driver]);
     await expect(
       registry.open(new MemorySource(new Uint8Array(1024)), { format: 'bochs', writable: true }),
     ).rejects.toMatchObject({ code: 'EFORMAT', message: 'Image not in Bochs format' });
-    const small = buildBochsImage({ diskSize: 1 << 20, catalogSize: 256, bitmapSize: 1, extentSize: 8192 });
-    await expect(driver.open(new PowerLossSource(small), { writable: true, options: {} })).rejects.toThrow(
-      'Bitmap of 1 bytes does not fit extents of 8192 bytes: the image cannot be written',
-    );
-    const huge = buildBochsImage({ diskSize: 1 << 20, catalogSize: 256, bitmapSize: 0xffffffff, extentSize: 4096 });
-    await expect(driver.open(new PowerLossSource(huge), { writable: true, options: {} })).rejects.toThrow(
-      'the image cannot be written',
-    );
-    // Read-only, both still open as QEMU opens them.
-    await driver.open(new PowerLossSource(small), { writable: false, options: {} });
+  });
+
+  const twoSlots = () =>
+    buildBochsImage({
+      ...EMPTY_BOCHS_SPEC,
+      writes: [
+        { offset: 0, data: sectors(1, 1) },
+        { offset: 4096, data: sectors(1, 2) },
+      ],
+    });
+  const withEntry = (bytes: Uint8Array, index: number, slot: number) => {
+    new DataView(bytes.buffer).setUint32(512 + 4 * index, slot, true);
+    return bytes;
+  };
+  it.each([
+    ['two extents share a slot', () => withEntry(twoSlots(), 1, 0), 'Extent 1 shares slot 0 with extent 0'],
+    ['an entry points past the end', () => withEntry(twoSlots(), 5, 9), 'Extent 5 points to slot 9'],
+    ['the catalog is cut short', () => twoSlots().slice(0, 1500), 'is cut short by the end of the file'],
+    [
+      'the bitmap cannot cover the extent',
+      () => buildBochsImage({ diskSize: 1 << 20, catalogSize: 256, bitmapSize: 1, extentSize: 8192 }),
+      'Bitmap of 1 bytes cannot cover an extent of 16 sectors',
+    ],
+    [
+      'the bitmap is larger than the extent',
+      () => buildBochsImage({ diskSize: 1 << 20, catalogSize: 256, bitmapSize: 0xffffffff, extentSize: 4096 }),
+      'its bitmap of 4294967295 bytes is larger than its extents of 4096 bytes',
+    ],
+    [
+      'the header is not 512 bytes',
+      () => buildBochsImage({ ...EMPTY_BOCHS_SPEC, headerSize: 1024 }),
+      'its header is 1024 bytes, not 512',
+    ],
+  ])('opens writable but refuses every write when %s, and changes nothing', async (_case, make, reason) => {
+    const bytes = make();
+    const source = new PowerLossSource(bytes, { maxDelay: 0 });
+    const image = await driver.open(source, { writable: true, options: {} });
+    await expect(driver.write(image, 8192, [sectors(1, 9)])).rejects.toMatchObject({
+      code: 'EFORMAT',
+      message: expect.stringContaining(reason),
+    });
+    await expect(driver.zero(image, 0, 512)).rejects.toThrow('Image cannot be written safely');
+    expect(source.operations).toEqual([]);
+    // check -r still runs, and reports.
+    const report = await driver.check(image, { repair: 'leaks' });
+    expect(report.repaired).toBeDefined();
   });
 
   it('refuses to write through a read-only open', async () => {
@@ -250,15 +288,18 @@ describe('Bochs writes', () => {
 
   it('fails a write whose new slot would lie beyond 2^53, and frees the extent for a later try', async () => {
     // 8 MiB extents (slots of 2048 + 8 MiB bytes); extent 0 claims slot 0xfffffff0, so the
-    // next slot is at about 2^56: a number cannot hold that offset exactly.
+    // next slot is at about 2^56: a number cannot hold that offset exactly. The entry points
+    // past the end of the file, so the guard refuses writes first; lift it to reach the slot.
     const bytes = buildBochsImage({ diskSize: 1 << 24, catalogSize: 2, bitmapSize: 2048, extentSize: 1 << 23 });
     new DataView(bytes.buffer).setUint32(512, 0xfffffff0, true);
-    const { source, image } = await openImage(bytes);
-    expect(image.nextSlot).toBe(0xfffffff1);
+    const source = new PowerLossSource(bytes, { maxDelay: 0 });
+    const image = await driver.open(source, { writable: false, options: {} });
+    const writable = new BochsImage(source, image.header, image.geometry, image.catalog, true);
+    expect(writable.nextSlot).toBe(0xfffffff1);
     for (let attempt = 0; attempt < 2; attempt++) {
-      await expect(driver.write(image, 1 << 23, [sectors(1, 1)])).rejects.toMatchObject({ code: 'EOVERFLOW' });
+      await expect(driver.write(writable, 1 << 23, [sectors(1, 1)])).rejects.toMatchObject({ code: 'EOVERFLOW' });
     }
-    expect(image.nextSlot).toBe(0xfffffff1);
+    expect(writable.nextSlot).toBe(0xfffffff1);
     expect(source.operations).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { AbortedError, type BlockDevice, type CheckReport } from '@vdisk/core';
+import { AbortedError, type BlockDevice, type CheckReport, type RepairMode } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { reportError } from '../error-line.js';
@@ -7,6 +7,8 @@ export interface CheckOptions {
   format?: string;
   options?: Record<string, string>;
   output: 'human' | 'json';
+  /** `-r leaks|all`: open the image writable and repair (qemu-img check -r). */
+  repair?: RepairMode;
   signal?: AbortSignal;
 }
 
@@ -21,12 +23,20 @@ export const CHECK_EXIT = {
   unsupported: 63,
 } as const;
 
-/** `vdisk check FILE`, after `qemu-img check`. */
+/**
+ * `vdisk check [-r leaks|all] FILE`, after `qemu-img check`. With `-r` the image is opened
+ * writable and the driver repairs what it can (`leaks`: reclaims leaked space only); the
+ * exit code is that of the image after the repair.
+ */
 export async function checkCommand(filename: string, opts: CheckOptions): Promise<number> {
   let device: BlockDevice;
   let report: CheckReport;
   try {
-    device = await openFile(defaultRegistry(), filename, { format: opts.format, options: opts.options });
+    device = await openFile(defaultRegistry(), filename, {
+      format: opts.format,
+      options: opts.options,
+      writable: opts.repair !== undefined,
+    });
   } catch (error) {
     reportError(error, filename);
     return CHECK_EXIT.failed;
@@ -38,7 +48,7 @@ export async function checkCommand(filename: string, opts: CheckOptions): Promis
       return CHECK_EXIT.unsupported;
     }
     // A driver's check takes no signal: Ctrl-C ends the command, and the check with the process.
-    report = await untilAborted(device.check(), opts.signal);
+    report = await untilAborted(device.check(opts.repair ? { repair: opts.repair } : undefined), opts.signal);
   } catch (error) {
     reportError(error, filename);
     return CHECK_EXIT.failed;
@@ -50,17 +60,28 @@ export async function checkCommand(filename: string, opts: CheckOptions): Promis
   const corruptions =
     report.problems.filter((p) => p.kind === 'corruption').length + (report.omitted?.corruptions ?? 0);
   const leaks = report.problems.filter((p) => p.kind === 'leak').length + (report.omitted?.leaks ?? 0);
+  const repaired = report.repaired ?? { corruptions: 0, leaks: 0 };
   if (opts.output === 'json') {
-    const json = {
+    const json: Record<string, unknown> = {
       filename,
       format: device.format,
       'check-errors': 0,
       corruptions,
       leaks,
-      problems: report.problems,
     };
+    // qemu-img's keys for what a repair fixed.
+    if (opts.repair) Object.assign(json, { 'leaks-fixed': repaired.leaks, 'corruptions-fixed': repaired.corruptions });
+    json.problems = report.problems;
     process.stdout.write(`${JSON.stringify(json, null, 4)}\n`);
   } else {
+    if (repaired.leaks > 0 || repaired.corruptions > 0) {
+      // qemu-img check -r's lines; the report that follows is of the image after the repair.
+      process.stdout.write(
+        'The following inconsistencies were found and repaired:\n\n' +
+          `    ${repaired.leaks} leaked extents\n    ${repaired.corruptions} corruptions\n\n` +
+          'Double checking the fixed image now...\n',
+      );
+    }
     process.stdout.write(humanReport(report, corruptions, leaks));
   }
   if (corruptions > 0) return CHECK_EXIT.corruption;

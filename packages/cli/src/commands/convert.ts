@@ -1,58 +1,72 @@
-import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { type BlockDevice, dataRanges, InvalidArgumentError, isVdiskError, throwIfAborted } from '@vdisk/core';
-import { openFile, toSystemError } from '@vdisk/core/node';
+import { pipeline } from 'node:stream/promises';
+import {
+  type BlockDevice,
+  copyDevice,
+  InvalidArgumentError,
+  isVdiskError,
+  type Registry,
+  SystemError,
+  UnknownFormatError,
+} from '@vdisk/core';
+import { createReadStream, FileSource, openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
+import { type Destination, inspectDestination, PendingFile, refuseToOverwriteSource } from '../destination.js';
 import { type Progress, startProgress } from '../progress.js';
+import { parseSize } from '../size-suffix.js';
 
 export interface ConvertOptions {
   format?: string;
+  /** The source's open options (`-o`, as for every command that opens an image). */
   options?: Record<string, string>;
   outputFormat: string;
+  /** The target's creation options (qemu-img convert's `-o`), e.g. Bochs's `extent_size`. */
+  targetOptions?: Record<string, string>;
+  /** `-S`: the zero granularity, with qemu's size suffixes. */
+  sparseSize?: string;
   progress: boolean;
   signal?: AbortSignal;
 }
 
-/** Bytes read and written per step. Two such buffers are in use at once: peak memory stays small. */
-const CHUNK_SIZE = 4 * 1024 * 1024;
-/** Zero blocks of this size in data are not written either, as qemu-img convert's default `-S 4k`. */
-const ZERO_BLOCK = 4096;
-const ZEROS = Buffer.alloc(ZERO_BLOCK);
+/** qemu-img's largest `-S`. */
+const MAX_SPARSE_SIZE = 16 * 1024 * 1024;
 
 /**
- * `vdisk convert -O raw SRC DST`: writes the whole virtual disk as a sparse raw file.
- * Holes (unallocated runs, and 4 KiB blocks of zeros) are not written. The output is
- * written to a temporary file beside DST and renamed over it only when complete, so a
- * failed or interrupted convert leaves nothing under DST's name.
+ * `vdisk convert -O FMT SRC DST`: the whole virtual disk of SRC, any readable format, as a
+ * new image of any format that can create, through core's sparse `copyDevice`. DST is
+ * looked at before SRC is read (destination.ts says what each kind of DST gets). A new
+ * image is written to a temporary file and opened with `cache: 'unsafe'`: it needs no
+ * barrier until it is complete, since a crash leaves only the temporary file (QEMU's
+ * cache=unsafe), and the rename at the end makes it appear whole.
  */
 export async function convertCommand(src: string, dst: string, opts: ConvertOptions): Promise<number> {
-  if (opts.outputFormat !== 'raw') {
-    throw new InvalidArgumentError(`Unknown output format '${opts.outputFormat}': vdisk writes raw images only`);
+  const registry = defaultRegistry();
+  const format = opts.outputFormat;
+  if (!registry.has(format)) throw new UnknownFormatError(`Unknown file format '${format}'`);
+  if (typeof registry.get(format).create !== 'function') {
+    throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`);
   }
-  const device = await openFile(defaultRegistry(), src, { format: opts.format, options: opts.options });
+  const zeroGranularity = sparseSize(opts.sparseSize, format);
+  const destination = await inspectDestination(dst);
+  if (destination.kind === 'stdout' && format !== 'raw') {
+    throw new InvalidArgumentError(`Standard output takes raw bytes only, not ${format}: write it to a file`, {
+      filename: dst,
+    });
+  }
+
+  const device = await openFile(registry, src, { format: opts.format, options: opts.options });
   try {
-    await refuseToOverwriteSource(src, dst);
-    const temporary = join(dirname(dst), `.${basename(dst)}.${randomBytes(6).toString('hex')}.vdisk-tmp`);
-    let out: FileHandle;
-    try {
-      out = await open(temporary, 'wx', 0o644);
-    } catch (error) {
-      throw toSystemError(error, dst);
-    }
+    await refuseToOverwriteSource(src, destination);
     const progress = opts.progress ? startProgress(device.virtualSize) : undefined;
+    const copy = { zeroGranularity, signal: opts.signal, onProgress: (done: number) => progress?.update(done) };
     try {
-      await copySparse(device, out, progress, opts.signal);
-      // No fsync, as qemu-img convert makes none (strace shows no fsync or fdatasync with
-      // its default cache mode): flushing 1 GiB to the disk costs more than the whole
-      // conversion. The rename still means that DST is either absent or complete for
-      // every reader; only a power cut can lose what the page cache held.
-      await out.close();
-      await rename(temporary, dst);
+      if (destination.kind === 'stdout') await streamToStdout(device, progress, opts.signal);
+      else if (destination.kind === 'block-device')
+        await convertInPlace(registry, device, destination, format, opts, copy);
+      else await convertToNewFile(registry, device, destination, format, opts, copy);
     } catch (error) {
-      await out.close().catch(() => {});
-      await unlink(temporary).catch(() => {});
-      throw isVdiskError(error) ? error : toSystemError(error, dst);
+      // What the target did not claim is the source's: its driver's errors, and an abort.
+      if (isVdiskError(error) && error.filename === undefined) error.filename = src;
+      throw error;
     } finally {
       progress?.stop();
     }
@@ -62,59 +76,132 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
   return 0;
 }
 
-async function refuseToOverwriteSource(src: string, dst: string): Promise<void> {
-  const [a, b] = await Promise.all([stat(src), stat(dst).catch(() => undefined)]);
-  if (b && a.dev === b.dev && a.ino === b.ino) {
-    throw new InvalidArgumentError('Refusing to overwrite the source image', { filename: dst });
+/**
+ * `-S`: blocks of zeros this big are not written. qemu-img's default is 4 KiB; for Bochs it
+ * is 512, the granularity bximage's convert skips zeros at (an extent with one zero and one
+ * written sector gets bitmap `02000000`), so that the output is byte-identical to bximage's.
+ */
+function sparseSize(text: string | undefined, format: string): number {
+  if (text === undefined) return format === 'bochs' ? 512 : 4096;
+  const parsed = parseSize(text);
+  if (!parsed.ok && parsed.error === 'EINVAL') {
+    throw new InvalidArgumentError(
+      'Invalid buffer size for sparse output specified. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.',
+    );
   }
+  if (!parsed.ok || parsed.value > BigInt(MAX_SPARSE_SIZE) || parsed.value % 512n !== 0n) {
+    throw new InvalidArgumentError(
+      `Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to ${MAX_SPARSE_SIZE}. Select 0 to disable sparse detection (fully allocates output).`,
+    );
+  }
+  return Number(parsed.value);
 }
 
-async function copySparse(
+interface CopyOptions {
+  zeroGranularity: number;
+  signal?: AbortSignal;
+  onProgress(done: number): void;
+}
+
+/** A regular file: a new image on a temporary file beside the target, renamed into place when complete. */
+async function convertToNewFile(
+  registry: Registry,
   device: BlockDevice,
-  out: FileHandle,
-  progress?: Progress,
-  signal?: AbortSignal,
+  destination: Extract<Destination, { kind: 'file' }>,
+  format: string,
+  opts: ConvertOptions,
+  copy: CopyOptions,
 ): Promise<void> {
-  await out.truncate(device.virtualSize);
-  const buffers = [Buffer.allocUnsafe(CHUNK_SIZE), Buffer.allocUnsafe(CHUNK_SIZE)];
-  let turn = 0;
-  let pendingWrite: Promise<void> = Promise.resolve();
-  // The cheap map (wantZero: false): Bochs answers from its catalog alone, and the zeros
-  // inside data are found below by writeNonZero.
-  for await (const range of dataRanges(device, { wantZero: false, signal })) {
-    for (let position = range.offset; position < range.offset + range.length; position += CHUNK_SIZE) {
-      throwIfAborted(signal);
-      const length = Math.min(CHUNK_SIZE, range.offset + range.length - position);
-      const chunk = (buffers[turn++ % 2] as Buffer).subarray(0, length);
-      await device.readInto(chunk, position); // overlaps with the previous chunk's write
-      await pendingWrite;
-      pendingWrite = writeNonZero(out, chunk, position);
-      progress?.update(position + length);
+  const pending = await PendingFile.create(destination);
+  let target: BlockDevice | undefined;
+  try {
+    try {
+      await registry.create(format, pending.source, {
+        virtualSize: device.virtualSize,
+        options: opts.targetOptions ?? {},
+      });
+      target = await registry.open(pending.source, { format, writable: true, cache: 'unsafe' });
+    } catch (error) {
+      throw nameTarget(error, pending.path, destination.name, true);
     }
+    await copyDevice(device, target, copy);
+    await target.close(); // closes the temporary file
+    await pending.commit();
+  } catch (error) {
+    await target?.close().catch(() => {});
+    await pending.abandon();
+    throw nameTarget(error, pending.path, destination.name, false);
   }
-  await pendingWrite;
-  progress?.update(device.virtualSize);
 }
 
-/** Writes the runs of `chunk` that are not whole zero blocks, one write per run. */
-async function writeNonZero(out: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  let runStart = -1;
-  for (let at = 0; at < chunk.length; at += ZERO_BLOCK) {
-    const block = chunk.subarray(at, Math.min(at + ZERO_BLOCK, chunk.length));
-    const isData = block.length === ZERO_BLOCK ? !block.equals(ZEROS) : block.some((b) => b !== 0);
-    if (isData && runStart < 0) runStart = at;
-    if (!isData && runStart >= 0) {
-      await writeAll(out, chunk.subarray(runStart, at), position + runStart);
-      runStart = -1;
+/**
+ * A block device: written in place, never truncated or replaced, and refused when it is
+ * smaller than a raw copy of the disk (qemu-img's `Cannot grow device files`). It does not
+ * read as zeros as a new file does, so a raw copy writes every byte (zero granularity 0);
+ * a format with its own map (Bochs) reads unallocated extents as zeros whatever the device
+ * held. The writes are flushed before the command succeeds: no rename marks completion here.
+ */
+async function convertInPlace(
+  registry: Registry,
+  device: BlockDevice,
+  destination: Extract<Destination, { kind: 'block-device' }>,
+  format: string,
+  opts: ConvertOptions,
+  copy: CopyOptions,
+): Promise<void> {
+  const source = await FileSource.open(destination.path, { writable: true }).catch((error: unknown) => {
+    throw nameTarget(error, destination.path, destination.name, true);
+  });
+  let target: BlockDevice | undefined;
+  try {
+    if (format === 'raw' && source.size < device.virtualSize) {
+      throw new SystemError('Cannot grow device files', undefined, { filename: destination.name });
     }
+    try {
+      // A raw image of a device is the device: there is nothing to create.
+      if (format !== 'raw') {
+        await registry.create(format, source, { virtualSize: device.virtualSize, options: opts.targetOptions ?? {} });
+      }
+      target = await registry.open(source, { format, writable: true });
+    } catch (error) {
+      throw nameTarget(error, destination.path, destination.name, true);
+    }
+    await copyDevice(device, target, format === 'raw' ? { ...copy, zeroGranularity: 0 } : copy);
+    await target.flush();
+  } catch (error) {
+    throw nameTarget(error, destination.path, destination.name, false);
+  } finally {
+    if (target) await target.close();
+    else await source.close();
   }
-  if (runStart >= 0) await writeAll(out, chunk.subarray(runStart), position + runStart);
 }
 
-async function writeAll(out: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    const { bytesWritten } = await out.write(bytes, written, bytes.length - written, position + written);
-    written += bytesWritten;
+/** `-`: raw bytes, holes as zeros, to standard output, with its backpressure. */
+async function streamToStdout(device: BlockDevice, progress: Progress | undefined, signal?: AbortSignal) {
+  const stream = createReadStream(device, { signal });
+  let done = 0;
+  stream.on('data', (chunk: Buffer) => {
+    done += chunk.length;
+    progress?.update(done);
+  });
+  try {
+    await pipeline(stream, process.stdout, { end: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EPIPE') {
+      throw new SystemError('Broken pipe', 'EPIPE', { filename: '-' });
+    }
+    throw error;
   }
+}
+
+/**
+ * Errors of the target carry the name the user typed, not the temporary file's or the
+ * resolved path. With `unnamed`, an error without a file name is the target's too (it came
+ * from creating or opening it); otherwise it may be the source's, which main names.
+ */
+function nameTarget(error: unknown, path: string, name: string, unnamed: boolean): unknown {
+  if (isVdiskError(error) && (error.filename === path || (unnamed && error.filename === undefined))) {
+    error.filename = name;
+  }
+  return error;
 }

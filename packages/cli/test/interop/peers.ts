@@ -41,26 +41,35 @@ const INSTALL_HINT = 'install them with: apt-get install -y qemu-utils bximage';
  * installed; otherwise skips with a visible warning, or fails when VDISK_REQUIRE_INTEROP=1.
  */
 export function describeInterop(name: string, body: () => void): void {
-  if (missingPeers.length === 0) {
+  describeNeeding(missingPeers, INSTALL_HINT, name, body);
+}
+
+/**
+ * The same guard for any other tools (Bochs and nasm for the emulator tests): `missing` are
+ * the ones not on the PATH (see `findTools`), `hint` says how to install them.
+ */
+export function describeNeeding(missing: readonly string[], hint: string, name: string, body: () => void): void {
+  if (missing.length === 0) {
     describe(name, body);
     return;
   }
-  const missing = `missing ${missingPeers.join(', ')}`;
+  const what = `missing ${missing.join(', ')}`;
   if (REQUIRE_INTEROP) {
     describe(name, () => {
       it('has the interop peers on the PATH', () => {
-        throw new Error(`VDISK_REQUIRE_INTEROP=1 but the interop peers are ${missing}: ${INSTALL_HINT}`);
+        throw new Error(`VDISK_REQUIRE_INTEROP=1 but the interop peers are ${what}: ${hint}`);
       });
     });
     return;
   }
-  console.warn(`[interop] skipping "${name}": ${missing} (${INSTALL_HINT})`);
+  console.warn(`[interop] skipping "${name}": ${what} (${hint})`);
   describe.skip(name, body);
 }
 
-function findTools(tools: readonly PeerTool[]): Partial<Record<PeerTool, string>> {
+/** Where each tool was found on the PATH; a missing tool has no entry. */
+export function findTools<T extends string>(tools: readonly T[]): Partial<Record<T, string>> {
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  const found: Partial<Record<PeerTool, string>> = {};
+  const found: Partial<Record<T, string>> = {};
   for (const tool of tools) {
     for (const dir of dirs) {
       const candidate = join(dir, tool);
@@ -97,7 +106,7 @@ export function run(command: string, args: readonly string[]): Promise<RunResult
 }
 
 /** Like `run`, but a non-zero exit throws with the command line and its output. */
-async function runOrThrow(command: string, args: readonly string[]): Promise<RunResult> {
+export async function runOrThrow(command: string, args: readonly string[]): Promise<RunResult> {
   const result = await run(command, args);
   if (result.code !== 0) {
     throw new Error(

@@ -1,0 +1,92 @@
+import { InvalidArgumentError, isVdiskError, SystemError, UnknownFormatError } from '@vdisk/core';
+import { FileSource } from '@vdisk/core/node';
+import { defaultRegistry } from '../default-registry.js';
+import { inspectDestination, PendingFile } from '../destination.js';
+import { parseSize } from '../size-suffix.js';
+
+export interface CreateOptions {
+  format?: string;
+  /** Creation options (`-o extent_size=65536`). */
+  options?: Record<string, string>;
+  force: boolean;
+}
+
+/**
+ * `vdisk create [-f FMT] [-o K=V,..] [--force] FILE [SIZE]`, after `qemu-img create`: it
+ * prints qemu-img's `Formatting 'FILE', fmt=FMT size=N` line and writes a new, empty image.
+ * Unlike qemu-img, which truncates an existing file silently, it refuses one (`File exists`)
+ * unless `--force`; the image is written to a temporary file and renamed into place, so
+ * FILE is never half-made, and a replaced file keeps its mode and owner.
+ */
+export async function createCommand(filename: string, size: string | undefined, opts: CreateOptions): Promise<number> {
+  const registry = defaultRegistry();
+  const format = opts.format ?? 'raw';
+  if (!registry.has(format)) throw new UnknownFormatError(`Unknown file format '${format}'`, { filename });
+  if (typeof registry.get(format).create !== 'function') {
+    throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`, { filename });
+  }
+  if (size === undefined) throw new InvalidArgumentError('Image creation needs a size parameter', { filename });
+  const virtualSize = imageSize(size);
+  const options = opts.options ?? {};
+
+  const destination = await inspectDestination(filename);
+  if (destination.kind === 'stdout') {
+    throw new InvalidArgumentError('Cannot create an image on standard output', { filename });
+  }
+  if (destination.existing && !opts.force) {
+    throw new SystemError('File exists', 'EEXIST', { filename });
+  }
+  const extra = Object.entries(options).map(([key, value]) => ` ${key}=${value}`);
+  process.stdout.write(`Formatting '${filename}', fmt=${format} size=${virtualSize}${extra.join('')}\n`);
+
+  if (destination.kind === 'block-device') {
+    // In place, as qemu-img does on a device: never truncated or replaced.
+    const source = await FileSource.open(destination.path, { writable: true });
+    try {
+      if (format === 'raw') {
+        if (source.size < virtualSize) throw new SystemError('Cannot grow device files', undefined, { filename });
+      } else {
+        await registry.create(format, source, { virtualSize, options });
+        await source.flush();
+      }
+    } catch (error) {
+      throw named(error, destination.path, filename);
+    } finally {
+      await source.close();
+    }
+    return 0;
+  }
+
+  const pending = await PendingFile.create(destination);
+  try {
+    await registry.create(format, pending.source, { virtualSize, options });
+    await pending.source.close();
+    await pending.commit();
+  } catch (error) {
+    await pending.abandon();
+    throw named(error, pending.path, filename);
+  }
+  return 0;
+}
+
+/** qemu-img create's size argument (cvtnum_full "image size"), up to what vdisk holds exactly: 2^53 - 1. */
+function imageSize(text: string): number {
+  const parsed = parseSize(text);
+  if (!parsed.ok && parsed.error === 'EINVAL') {
+    throw new InvalidArgumentError(
+      'Invalid image size specified. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.',
+    );
+  }
+  if (!parsed.ok || parsed.value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidArgumentError(`Invalid image size specified. Must be between 0 and ${Number.MAX_SAFE_INTEGER}.`);
+  }
+  return Number(parsed.value);
+}
+
+/** An error of the new image names FILE as the user typed it. */
+function named(error: unknown, path: string, filename: string): unknown {
+  if (isVdiskError(error) && (error.filename === undefined || error.filename === path)) {
+    error.filename = filename;
+  }
+  return error;
+}
