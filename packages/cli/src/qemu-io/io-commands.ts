@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { DEFAULT_MAP_WINDOW, isVdiskError, OutOfRangeError } from '@vdisk/core';
-import { toSystemError } from '@vdisk/core/node';
+import { fileSystemPath, toSystemError } from '@vdisk/core/node';
 import { parseSize } from '../size-suffix.js';
 import { getopt } from './getopt.js';
 import type { IoDevice } from './io-device.js';
@@ -184,7 +184,7 @@ async function bytesFromFile(context: IoContext, path: string, length: number): 
   const buffer = new Uint8Array(length);
   let filled = 0;
   try {
-    const handle = await open(path, 'r');
+    const handle = await open(fileSystemPath(path), 'r');
     try {
       while (filled < length) {
         const { bytesRead } = await handle.read(buffer, filled, length - filled, null);
