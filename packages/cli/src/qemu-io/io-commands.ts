@@ -1,7 +1,6 @@
 import { open } from 'node:fs/promises';
-import { DEFAULT_MAP_WINDOW, isVdiskError, OutOfRangeError } from '@vdisk/core';
+import { DEFAULT_MAP_WINDOW, isVdiskError, OutOfRangeError, strtosz } from '@vdisk/core';
 import { fileSystemPath, toSystemError } from '@vdisk/core/node';
-import { parseSize } from '../size-suffix.js';
 import { getopt } from './getopt.js';
 import type { IoDevice } from './io-device.js';
 import { dumpLines, reportLines, sizeString } from './report.js';
@@ -44,7 +43,7 @@ const INT64_MAX = (1n << 63n) - 1n;
 
 /** qemu-io's cvtnum and print_cvtnum_err: a size with suffixes, or the line saying why not. */
 async function number(context: IoContext, word: string): Promise<bigint | undefined> {
-  const parsed = parseSize(word);
+  const parsed = strtosz(word);
   if (parsed.ok && parsed.value <= INT64_MAX) return parsed.value;
   const why =
     !parsed.ok && parsed.error === 'EINVAL'
