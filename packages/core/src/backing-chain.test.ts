@@ -181,7 +181,7 @@ describe('backing chains', () => {
       backingOpener: opener,
     });
     expect(await mapOf(device)).toEqual([
-      { offset: 0, length: 1536, depth: 1, present: false, zero: true, data: false },
+      { offset: 0, length: 1536, depth: 1, present: false, zero: true, data: false, hole: true },
       { offset: 1536, length: 512, depth: 0, present: true, zero: false, data: true, fileOffset: 2048 },
     ]);
     expect(await device.read(0, 1536)).toEqual(new Uint8Array(1536));
@@ -198,7 +198,7 @@ describe('backing chains', () => {
     expect([...new Set(bytes.subarray(SECTOR))]).toEqual([0]);
     expect(await mapOf(device)).toEqual([
       { offset: 0, length: 512, depth: 1, present: true, zero: false, data: true },
-      { offset: 512, length: 512, depth: 0, present: false, zero: true, data: false },
+      { offset: 512, length: 512, depth: 0, present: false, zero: true, data: false, hole: true },
     ]);
     await device.close();
   });
@@ -206,7 +206,7 @@ describe('backing chains', () => {
   it('an image without a parent maps its holes as present zeros', async () => {
     const device = await registry.open(new MemorySource(layer(2, '', [0, 1], () => 5)));
     expect(await mapOf(device)).toEqual([
-      { offset: 0, length: 512, depth: 0, present: true, zero: true, data: false },
+      { offset: 0, length: 512, depth: 0, present: true, zero: true, data: false, hole: true },
       { offset: 512, length: 512, depth: 0, present: true, zero: false, data: true, fileOffset: 1024 },
     ]);
     await device.close();

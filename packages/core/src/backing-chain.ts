@@ -116,6 +116,12 @@ export interface MapRun {
   zero: boolean;
   /** Holds data in layer `depth`. */
   data: boolean;
+  /**
+   * No layer holds the run: it reads as zeros because nothing was ever written there (a
+   * Bochs extent never allocated), not because a layer says so (a VMDK zeroed grain).
+   * qemu-img map cannot tell the two apart in a format without a parent; a picture can.
+   */
+  hole?: boolean;
   /** For data runs that lie contiguously in layer `depth`'s file: where the run starts there. */
   fileOffset?: number;
 }
@@ -145,19 +151,29 @@ export async function chainStatus(
     }
     const hole = { offset: run.offset, length: run.length, depth, present: true, zero: true, data: false };
     const parent = device.backing?.device;
-    if (run.allocated || (!parent && depth === 0)) {
+    if (run.allocated) {
       result.push(hole);
       continue;
     }
+    if (!parent && depth === 0 && !device.driver.supportsBacking) {
+      result.push({ ...hole, hole: true });
+      continue;
+    }
     if (!parent) {
-      result.push({ ...hole, present: false });
+      result.push({ ...hole, present: false, hole: true });
       continue;
     }
     const inParent = Math.max(0, Math.min(run.length, parent.virtualSize - run.offset));
     result.push(...(await chainStatus(parent, run.offset, inParent, options, depth + 1)));
     // Past the parent's end: zeros that no layer holds (QEMU: BDRV_BLOCK_ZERO, not allocated).
     if (inParent < run.length) {
-      result.push({ ...hole, offset: run.offset + inParent, length: run.length - inParent, present: false });
+      result.push({
+        ...hole,
+        offset: run.offset + inParent,
+        length: run.length - inParent,
+        present: false,
+        hole: true,
+      });
     }
   }
   return result;
@@ -173,6 +189,7 @@ export function appendMapRun(runs: MapRun[], run: MapRun): void {
     last.present === run.present &&
     last.zero === run.zero &&
     last.data === run.data &&
+    Boolean(last.hole) === Boolean(run.hole) &&
     (last.fileOffset === undefined
       ? run.fileOffset === undefined
       : run.fileOffset !== undefined && last.fileOffset + last.length === run.fileOffset)

@@ -15,6 +15,13 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   /** A short human description of the format. */
   readonly description?: string;
   /**
+   * The format can have a parent (QEMU's BlockDriver.supports_backing: VMDK, Bochs redologs
+   * and sparse layers). Then what an image does not hold is `present: false` in the map even
+   * without a parent, as qemu-img prints it; in formats without parents (raw, Bochs growing,
+   * VDI, VHD here) it is present zeros.
+   */
+  readonly supportsBacking?: boolean;
+  /**
    * How sure the driver is that these bytes are its format: 0 (not mine) to 100 (certain).
    * `firstSector` is the first 512 bytes of the file, zero-padded when the file is shorter.
    * `context` adds the file's name and its last sector, for a format whose signature is at

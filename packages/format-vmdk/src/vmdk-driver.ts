@@ -40,6 +40,8 @@ const MAX_REQUEST = 2n ** 63n;
 export class VmdkDriver implements BlockDriver<VmdkImage> {
   readonly name = 'vmdk';
   readonly description = 'VMware disk image (VMDK), monolithicSparse';
+  /** Its images can have a parent: what one does not hold maps as `present: false`, as qemu-img shows it. */
+  readonly supportsBacking = true;
 
   /**
    * 100 for the sparse magic `KDMV` or the old `COWD`, or for a text descriptor (comment and

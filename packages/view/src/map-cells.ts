@@ -22,6 +22,8 @@ export interface MapRunLike {
   depth?: number;
   present?: boolean;
   zero?: boolean;
+  /** No layer holds the run (core's MapRun): drawn as a hole even where qemu-img says present zeros. */
+  hole?: boolean;
   fileOffset?: number;
 }
 
@@ -29,6 +31,7 @@ export interface MapRunLike {
 export function runKind(run: MapRunLike): MapKind {
   if ((run.depth ?? 0) > 0 && (run.data || run.present)) return 'base';
   if (run.data) return 'data';
+  if (run.hole) return 'hole';
   return run.allocated || (run.present && run.zero) ? 'zero' : 'hole';
 }
 

@@ -43,19 +43,35 @@ export async function mapCommand(filename: string, opts: MapOptions): Promise<nu
 async function printJson(runs: AsyncIterable<MapRun>): Promise<void> {
   let first = true;
   let text = '[';
-  for await (const run of runs) {
+  const print = (run: MapRun) => {
     if (!first) text += ',\n';
     first = false;
     const offset = run.data && run.fileOffset !== undefined ? `, "offset": ${run.fileOffset}` : '';
     text +=
       `{ "start": ${run.offset}, "length": ${run.length}, "depth": ${run.depth}, "present": ${run.present},` +
       ` "zero": ${run.zero}, "data": ${run.data}${offset}}`;
+  };
+  // A never-written run and one allocated as zeros (core's `hole`) print alike, so qemu-img
+  // shows them as one run: merge them here too.
+  let pending: MapRun | undefined;
+  for await (const run of runs) {
+    if (pending && !pending.data && !run.data && sameJsonKind(pending, run)) {
+      pending.length += run.length;
+      continue;
+    }
+    if (pending) print(pending);
+    pending = { ...run };
     if (text.length >= 65536) {
       await writeStdout(text);
       text = '';
     }
   }
+  if (pending) print(pending);
   await writeStdout(`${text}]\n`);
+}
+
+function sameJsonKind(a: MapRun, b: MapRun): boolean {
+  return a.offset + a.length === b.offset && a.depth === b.depth && a.present === b.present && a.zero === b.zero;
 }
 
 /**
