@@ -1,13 +1,88 @@
-// Bundles the built CLI (tsc's output) into one ES module file, packages/cli/dist/vdisk.mjs.
-// Node loads one file much faster than inversify's many modules: `vdisk probe` starts in
-// ~60 ms instead of ~150 ms. Commands stay in separate chunks, loaded on demand.
-import { chmod, rm } from 'node:fs/promises';
+// Bundles the built CLI (tsc's output) into ES module files, packages/cli/dist/bundle/.
+// Node loads one file much faster than inversify's many modules. Commands stay in separate
+// chunks, loaded on demand.
+//
+// Beside the command, the bundle holds the modules a plugin may share (shared/core.mjs,
+// shared/core-node.mjs, shared/inversify.mjs) and the resolution hooks that hand them to a
+// plugin that has none of its own (plugin-hooks.mjs): the same chunks the CLI runs, so a
+// plugin using them shares the CLI's very classes.
+import { chmod, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { build } from 'esbuild';
 
-const outdir = new URL('../packages/cli/dist/bundle/', import.meta.url).pathname;
+const path = (relative) => new URL(`../${relative}`, import.meta.url).pathname;
+const outdir = path('packages/cli/dist/bundle/');
+
+/**
+ * Imports straight from the file that defines each name, not through a package's index.
+ * esbuild splits chunks by file: a command that imports `Registry` from `@vdisk/core`
+ * reaches the index, and through it every file the index re-exports, inversify's
+ * container among them. Importing `Registry` from registry.js itself keeps `vdisk probe`
+ * from loading inversify (about 15 ms of its start-up) unless a plugin needs it.
+ */
+const directImports = {
+  name: 'direct-imports',
+  setup(build) {
+    const barrels = new Map();
+    /** The index's `export { a, b as c } from './x.js'` lines: exported name → [file, name there]. */
+    const barrelOf = async (file) => {
+      if (!barrels.has(file)) {
+        const names = new Map();
+        const code = await readFile(file, 'utf8');
+        for (const [, list, from] of code.matchAll(/export \{([^}]*)\} from '([^']+)';/g)) {
+          const target = new URL(from, `file://${file}`).pathname;
+          for (const item of list
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)) {
+            const [local, exported = local] = item.split(/\s+as\s+/);
+            names.set(exported, [target, local]);
+          }
+        }
+        barrels.set(file, names);
+      }
+      return barrels.get(file);
+    };
+    build.onLoad({ filter: /[\\/]packages[\\/][^\\/]+[\\/]dist[\\/].*\.js$/ }, async (args) => {
+      const resolveDir = dirname(args.path);
+      let code = await readFile(args.path, 'utf8');
+      for (const [statement, list, specifier] of [...code.matchAll(/import \{([^}]*)\} from '(@vdisk\/[^']+)';/g)]) {
+        const resolved = await build.resolve(specifier, { kind: 'import-statement', resolveDir });
+        if (resolved.errors.length > 0) continue;
+        const barrel = await barrelOf(resolved.path);
+        const byFile = new Map();
+        let direct = true;
+        for (const item of list
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)) {
+          const [imported, local = imported] = item.split(/\s+as\s+/);
+          const origin = barrel.get(imported);
+          if (!origin) direct = false;
+          else byFile.set(origin[0], [...(byFile.get(origin[0]) ?? []), `${origin[1]} as ${local}`]);
+        }
+        if (!direct) continue;
+        const rewritten = [...byFile].map(
+          ([file, names]) => `import { ${names.join(', ')} } from ${JSON.stringify(file)};`,
+        );
+        code = code.replace(statement, rewritten.join('\n'));
+      }
+      return { contents: code, loader: 'js', resolveDir };
+    });
+  },
+};
+
 await rm(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { vdisk: new URL('../packages/cli/dist/bin.js', import.meta.url).pathname },
+  entryPoints: {
+    vdisk: path('packages/cli/dist/bin.js'),
+    'plugin-hooks': path('packages/cli/dist/plugin-hooks.js'),
+    'shared/core': path('packages/core/dist/index.js'),
+    'shared/core-node': path('packages/core/dist/node/index.js'),
+    'shared/inversify': 'inversify',
+  },
+  // inversify resolves from the CLI's package, as the CLI's own imports of it do.
+  absWorkingDir: path('packages/cli'),
   outdir,
   bundle: true,
   splitting: true,
@@ -16,6 +91,7 @@ await build({
   target: 'node20',
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',
+  plugins: [directImports],
   // commander and cli-progress are CommonJS: give the bundle a require for Node's built-ins.
   banner: {
     js: "import { createRequire as __vdiskCreateRequire } from 'node:module'; const require = __vdiskCreateRequire(import.meta.url);",

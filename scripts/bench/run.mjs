@@ -490,6 +490,14 @@ function checkTargets() {
     probe.seconds < 0.1,
     `${(probe.seconds * 1000).toFixed(0)} ms (${probe.name})`,
   );
+  // vdisk's own start-up: what it adds to Node's, measured without NODE_EXTRA_CA_CERTS (which
+  // makes Node parse a CA bundle before any code runs).
+  const node = su['node -e 0 (no NODE_EXTRA_CA_CERTS)'] ?? su['node -e 0'];
+  target(
+    'vdisk probe ≤ node -e 0 + 20 ms',
+    probe.seconds - node.seconds <= 0.02,
+    `+${((probe.seconds - node.seconds) * 1000).toFixed(0)} ms (${probe.name} against ${node.name})`,
+  );
   target(
     'batch probe ≥ 10× the qemu-img loop (per file)',
     c.batch.qemu.perFileMs >= 10 * c.batch.vdisk.perFileMs,
@@ -573,6 +581,15 @@ function printTable() {
       mb(s.rssMB),
     );
   }
+  const node = su['node -e 0 (no NODE_EXTRA_CA_CERTS)'] ?? su['node -e 0'];
+  const probe = su['vdisk probe (no NODE_EXTRA_CA_CERTS)'] ?? su['vdisk probe'];
+  row(
+    'start-up: vdisk probe over node -e 0 (no NODE_EXTRA_CA_CERTS)',
+    `+${ms(probe.seconds - node.seconds)}`,
+    '',
+    '≤ +20 ms',
+    '',
+  );
   row(
     `probe ${c.batch.vdisk.files} files (one call) vs qemu-img info loop (per file)`,
     `${c.batch.vdisk.perFileMs.toFixed(3)} ms/file (${ms(c.batch.vdisk.seconds)})`,

@@ -1,19 +1,20 @@
-import { createRegistry, type Registry } from '@vdisk/core';
-import { bochsModule } from '@vdisk/format-bochs';
-import { rawModule } from '@vdisk/format-raw';
-import type { ContainerModule } from 'inversify';
+import { type BlockDriver, Registry } from '@vdisk/core';
+import { BochsDriver } from '@vdisk/format-bochs';
+import { RawDriver } from '@vdisk/format-raw';
 
-/** Format plugins loaded from `--plugin`, set once by main before a command runs. */
-const extraModules: ContainerModule[] = [];
+/** Drivers of the format plugins loaded from `--plugin`, added once by main before a command runs. */
+const pluginDrivers: BlockDriver[] = [];
 
-export function addFormatModules(modules: readonly ContainerModule[]): void {
-  extraModules.push(...modules);
+export function addPluginDrivers(drivers: readonly BlockDriver[]): void {
+  pluginDrivers.push(...drivers);
 }
 
 /**
  * The CLI is the composition root: it alone knows which formats exist. Raw first, so any
- * other format wins a tie; plugins last.
+ * other format wins a tie; plugins last. Its own drivers need no container: a plain
+ * `new Registry`, so a command without plugins never loads inversify (the start-up of
+ * `vdisk probe`); plugins' ContainerModules are resolved where they are loaded.
  */
 export function defaultRegistry(): Registry {
-  return createRegistry(rawModule, bochsModule, ...extraModules);
+  return new Registry([new RawDriver(), new BochsDriver(), ...pluginDrivers]);
 }

@@ -24,7 +24,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .option('--debug', 'print stack traces with errors')
     .option(
       '--plugin <module>',
-      'load a format plugin: an ES module exporting an inversify ContainerModule (repeatable)',
+      'load a format plugin: a file or package exporting an inversify ContainerModule (repeatable)',
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .exitOverride()
@@ -33,11 +33,8 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       const { debug: wantDebug, plugin } = cmd.opts<{ debug?: boolean; plugin?: string[] }>();
       debug.enabled = Boolean(wantDebug);
       if (plugin?.length) {
-        const [{ loadPlugins }, { addFormatModules }] = await Promise.all([
-          import('./plugins.js'),
-          import('./default-registry.js'),
-        ]);
-        addFormatModules(await loadPlugins(plugin));
+        const { loadPlugins } = await import('./plugins.js');
+        await loadPlugins(plugin);
       }
     });
 
@@ -48,7 +45,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .addOption(outputOption())
     .action(async (files: string[], opts) => {
       const { probeCommand } = await import('./commands/probe.js');
-      exitCode = await probeCommand(files, opts);
+      exitCode = await probeCommand(files, { ...opts, signal });
     });
 
   /** A command over one image file, with -f, -o and --output; its errors name the file. */
@@ -65,7 +62,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     async (file: string, opts) => {
       failingFile = file;
       const { infoCommand } = await import('./commands/info.js');
-      exitCode = await infoCommand(file, opts);
+      exitCode = await infoCommand(file, { ...opts, signal });
     },
   );
 
@@ -129,7 +126,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .action(async (file: string, opts) => {
       failingFile = file;
       const { checkCommand } = await import('./commands/check.js');
-      exitCode = await checkCommand(file, opts);
+      exitCode = await checkCommand(file, { ...opts, signal });
     });
 
   program
@@ -139,7 +136,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .argument('<b>')
     .option('-f, --format <fmt>', 'format of the first image (default: probe it)')
     .option('-F, --second-format <fmt>', 'format of the second image (default: probe it)')
-    .option('-s, --strict', 'images of different sizes differ', false)
+    .option('-s, --strict', 'strict: images of different sizes or allocation differ', false)
     // qemu-img compare: 1 means "different", so its errors, usage errors too, exit 2.
     .exitOverride((error) => {
       throw error.exitCode === 0 ? error : new CommanderError(2, error.code, error.message);

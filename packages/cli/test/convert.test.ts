@@ -114,7 +114,9 @@ describe('vdisk convert -O raw', () => {
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
       stderr += text;
     });
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('close', (_code, signal) => resolve(signal)),
+    );
     let running = true;
     void exited.then(() => {
       running = false;
@@ -127,8 +129,9 @@ describe('vdisk convert -O raw', () => {
     }
     expect(sawTemporary, 'the convert ended before it could be interrupted').toBe(true);
     child.kill('SIGINT');
-    expect(await exited).toBe(1);
-    expect(stderr).toBe(`vdisk: ${src}: Operation aborted\n`);
+    // It cleans up, then ends by the signal, quietly, as qemu-img does when interrupted.
+    expect(await exited).toBe('SIGINT');
+    expect(stderr).toBe('');
     expect(await readdir(work)).toEqual(['big.raw']);
   });
 

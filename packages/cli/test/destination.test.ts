@@ -252,10 +252,11 @@ describe('convert interrupted', { timeout: 30_000 }, () => {
 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) {
     it(`${signal} leaves no temporary file and no target`, async () => {
-      const { work, src, child, exited, stderr } = await startConvert(signal.toLowerCase());
+      const { work, child, exited, stderr } = await startConvert(signal.toLowerCase());
       child.kill(signal);
-      expect(await exited).toEqual({ code: 1, signal: null });
-      expect(stderr()).toBe(`vdisk: ${src}: Operation aborted\n`);
+      // The abort removed the partial output; then vdisk died by the signal, quietly, as qemu-img does.
+      expect(await exited).toEqual({ code: null, signal });
+      expect(stderr()).toBe('');
       expect(await readdir(work)).toEqual(['big.raw']);
     });
   }
@@ -264,9 +265,7 @@ describe('convert interrupted', { timeout: 30_000 }, () => {
     const { work, child, exited } = await startConvert('twice');
     child.kill('SIGINT');
     child.kill('SIGINT');
-    const { code } = await exited;
-    // 130 when the second signal ended it, 1 when the first one's cleanup won the race.
-    expect([1, 130]).toContain(code);
+    expect(await exited).toEqual({ code: null, signal: 'SIGINT' });
     expect(await readdir(work)).toEqual(['big.raw']);
   });
 });

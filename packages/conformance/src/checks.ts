@@ -6,6 +6,8 @@ export {
   checkBlockStatusCovers,
   checkClose,
   checkConcurrentReads,
+  checkCorruptInput,
+  checkFileOffsets,
   checkMapMatchesRead,
   checkOpen,
   checkOutOfRange,

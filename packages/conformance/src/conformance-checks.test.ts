@@ -2,7 +2,7 @@
  * The suite must catch drivers that break the contract: each case here is a driver with
  * one defect, and the check for it must throw (and a sound driver must pass them all).
  */
-import { type BlockDriver, type BlockStatusRun, type DriverImage, MemorySource } from '@vdisk/core';
+import { type BlockDriver, type BlockStatusRun, type DriverImage, ImageFormatError, MemorySource } from '@vdisk/core';
 import { describe, expect, it } from 'vitest';
 import * as checks from './conformance-checks.js';
 
@@ -18,6 +18,10 @@ interface Defects {
   sharedScratch?: boolean;
   /** Claims a virtual size one unit short. */
   shortSize?: boolean;
+  /** Reports every data run's file offset this much too far. */
+  fileOffsetShift?: number;
+  /** Trusts its header: a bad magic byte becomes a TypeError instead of an ImageFormatError. */
+  trustsHeader?: boolean;
 }
 
 const ALIGN = 512;
@@ -36,7 +40,14 @@ function memoryDriver(defects: Defects = {}): BlockDriver {
   return {
     name: 'memory',
     probe: () => defects.probeScore ?? 50,
-    async open(): Promise<DriverImage> {
+    async open(source): Promise<DriverImage> {
+      // The "file" is the disk itself, whose first byte (always 0) is its magic.
+      const magic = new Uint8Array(1);
+      await source.read(magic, 0);
+      if (magic[0] !== 0) {
+        if (defects.trustsHeader) (undefined as unknown as { version: number }).version;
+        throw new ImageFormatError('Image not in memory format');
+      }
       return {
         virtualSize: defects.shortSize ? SIZE - ALIGN : SIZE,
         requestAlignment: ALIGN,
@@ -69,7 +80,11 @@ function memoryDriver(defects: Defects = {}): BlockDriver {
       for (let at = offset; at < end; at += ALIGN) {
         const unit = at / ALIGN;
         const data = ((unit >= 3 && unit < 10) || (unit >= 40 && unit < 42)) && !(defects.hideData && unit === 3);
-        runs.push({ offset: at, length: ALIGN, data });
+        runs.push(
+          data
+            ? { offset: at, length: ALIGN, data, fileOffset: at + (defects.fileOffsetShift ?? 0) }
+            : { offset: at, length: ALIGN, data },
+        );
       }
       return runs;
     },
@@ -78,7 +93,7 @@ function memoryDriver(defects: Defects = {}): BlockDriver {
 
 const context = (defects?: Defects): checks.CheckContext => ({
   driver: memoryDriver(defects),
-  makeImage: () => ({ source: new MemorySource(new Uint8Array(1024)), expected: DISK }),
+  makeImage: () => ({ source: new MemorySource(DISK.slice()), expected: DISK }),
   numRuns: 100,
   maxReadLength: 8 * ALIGN,
   seed: 1,
@@ -102,6 +117,8 @@ describe('the conformance checks', () => {
     ['reads that interfere when concurrent', { sharedScratch: true }, checks.checkConcurrentReads],
     ['block status that leaves part of the range out', { shortStatus: true }, checks.checkBlockStatusCovers],
     ['a map that calls data a hole', { hideData: true }, checks.checkMapMatchesRead],
+    ['a map whose file offsets are 12345 bytes off', { fileOffsetShift: 12345 }, checks.checkFileOffsets],
+    ['a TypeError on a corrupt header', { trustsHeader: true }, checks.checkCorruptInput],
   ] as const)('catch %s', async (_title, defects: Defects, check) => {
     await expect(check(context(defects))).rejects.toThrow();
   });

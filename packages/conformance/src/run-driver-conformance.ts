@@ -23,10 +23,11 @@ export interface DriverConformanceOptions {
 
 /**
  * Defines the block driver conformance tests (vitest) for one driver on one image: probe,
- * open, read, alignment, bounds, concurrency, and a map consistent with read; and for a
- * driver with `write`, writes at any alignment, concurrent writes, zeroes, discard, flush
- * and bounds, against a model of the disk. Call it at the top level of a test file, once
- * per image worth testing; for a writable driver, `makeImage` gives writable sources.
+ * open, read, alignment, bounds, concurrency, a map consistent with read and with the
+ * file, and only typed errors on corrupt input; and for a driver with `write`, writes at
+ * any alignment, concurrent writes, zeroes, discard, flush and bounds, against a model of
+ * the disk. Call it at the top level of a test file, once per image worth testing; for a
+ * writable driver, `makeImage` gives writable sources.
  */
 export function runDriverConformance(options: DriverConformanceOptions): void {
   const context: checks.CheckContext = {
@@ -56,6 +57,8 @@ export function runDriverConformance(options: DriverConformanceOptions): void {
       timeout,
     );
     test('has a map consistent with read: data runs plus zeros rebuild the disk', checks.checkMapMatchesRead);
+    test("has a map whose file offsets hold the runs' bytes", checks.checkFileOffsets);
+    test('gives only VdiskErrors on corrupt copies of the image (cut short, bits flipped)', checks.checkCorruptInput);
     test('closes', checks.checkClose);
     test('opened read-only, refuses writes and never writes to its source', writeChecks.checkReadOnlyOpen);
     const writable = (title: string, check: (context: checks.CheckContext) => Promise<void>) =>

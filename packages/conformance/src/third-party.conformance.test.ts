@@ -69,6 +69,12 @@ class TinyDriver implements BlockDriver<TinyImage> {
     const view = new DataView(header.buffer);
     const blockSize = view.getUint32(16, true);
     const count = view.getUint32(20, true);
+    // Hostile fields: whole 1 KiB units of at most 1 MiB, and a table of at most 4 MiB,
+    // the one allocation an open makes (the corrupt-input check found this missing).
+    if (blockSize === 0 || blockSize % 1024 !== 0 || blockSize > 1 << 20) {
+      throw new ImageFormatError(`Invalid tiny block size ${blockSize}`);
+    }
+    if (count > 1 << 20) throw new ImageFormatError(`Too many tiny blocks (${count})`);
     const raw = new Uint8Array(count * 4);
     await source.read(raw, 512);
     const rawView = new DataView(raw.buffer);

@@ -1,4 +1,4 @@
-import { type ByteSource, OutOfRangeError, ReadOnlyError, UnsafeOffsetError } from '@vdisk/core';
+import { type ByteSource, isVdiskError, ReadOnlyError } from '@vdisk/core';
 import fc from 'fast-check';
 import { assertBytesEqual } from './bytes-equal.js';
 import { type CheckedDevice, openChecked } from './checked-device.js';
@@ -226,7 +226,7 @@ export async function checkWriteOutOfRange(context: CheckContext): Promise<void>
           () => undefined,
           (e: unknown) => e,
         );
-        if (!(error instanceof OutOfRangeError)) {
+        if (!(isVdiskError(error) && error.code === 'ERANGE')) {
           fail(`${what}(${offset}, ${length}) gave ${String(error)}, not OutOfRangeError`);
         }
       }
@@ -235,7 +235,8 @@ export async function checkWriteOutOfRange(context: CheckContext): Promise<void>
       () => undefined,
       (e: unknown) => e,
     );
-    if (!(unsafe instanceof UnsafeOffsetError)) fail(`write(2^53, 1) gave ${String(unsafe)}, not UnsafeOffsetError`);
+    if (!(isVdiskError(unsafe) && unsafe.code === 'EOVERFLOW'))
+      fail(`write(2^53, 1) gave ${String(unsafe)}, not UnsafeOffsetError`);
     const reached = requests.filter((r) => !r.startsWith('readv') && !r.startsWith('blockStatus'));
     if (reached.length > 0) fail(`Out-of-range writes reached the driver: ${reached.join('; ')}`);
     await assertDisk(device, model, 'The disk after refused writes');
@@ -296,7 +297,7 @@ export async function checkReadOnlyOpen(context: CheckContext): Promise<void> {
           () => undefined,
           (e: unknown) => e,
         );
-        if (!(error instanceof ReadOnlyError))
+        if (!(isVdiskError(error) && error.code === 'EROFS'))
           fail(`${what} on a read-only image gave ${String(error)}, not ReadOnlyError`);
       }
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { allocationMap } from './allocation-map.js';
+import { allocationMap, dataRanges } from './allocation-map.js';
 import { AbortedError } from './errors.js';
+import { lyingDisk } from './lying-disk.fixture.js';
 import { patternedDisk } from './patterned-disk.fixture.js';
 
 const collect = async <T>(iterable: AsyncIterable<T>): Promise<T[]> => {
@@ -83,5 +84,26 @@ describe('allocationMap', () => {
     await iterator.next();
     controller.abort();
     await expect(collect(iterator)).rejects.toBeInstanceOf(AbortedError);
+  });
+});
+
+describe('on a device that answers without I/O', () => {
+  it('lets a timer abort the walk: the loop yields to the event loop', async () => {
+    const { device } = lyingDisk();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    // 512 TiB in 512-byte windows: never ends unless the abort's timer gets to run.
+    await expect(collect(allocationMap(device, { window: 512, signal: controller.signal }))).rejects.toBeInstanceOf(
+      AbortedError,
+    );
+  });
+
+  it('gives the first data range after one window, not after mapping the whole data region', async () => {
+    const disk = lyingDisk();
+    const ranges = dataRanges(disk.device, { window: 1 << 20 });
+    expect((await ranges.next()).value).toEqual({ offset: 0, length: 1 << 20 });
+    expect(disk.statusCalls).toBe(1);
+    expect((await ranges.next()).value).toEqual({ offset: 1 << 20, length: 1 << 20 });
+    expect(disk.statusCalls).toBe(2);
   });
 });

@@ -1,7 +1,8 @@
 import type { BlockDevice } from './block-device.js';
 import { appendRun } from './block-device.js';
 import type { BlockStatusRun } from './driver.js';
-import { InvalidArgumentError, throwIfAborted } from './errors.js';
+import { InvalidArgumentError } from './errors.js';
+import { EventLoopYielder } from './event-loop-yielder.js';
 import { assertExactRange } from './exact-offset.js';
 
 export interface AllocationMapOptions {
@@ -27,15 +28,14 @@ export interface AllocationMapOptions {
 export const DEFAULT_MAP_WINDOW = 64 * 1024 * 1024;
 
 /**
- * The allocation map of a range (QEMU's block status, as `qemu-img map` walks it): runs in
- * order, covering the range, adjacent runs of the same kind merged, also across the
- * windows it is queried in. A data run is split where it stops being contiguous in the
- * file, so each run has at most one file offset.
+ * The map of a range as the device answers it, one window at a time (each window's runs
+ * merged by the device, not across windows). Every step is a yield point: a device that
+ * answers from memory still lets timers and signals run, and an abort ends the walk.
  */
-export async function* allocationMap(
+async function* statusWindows(
   device: BlockDevice,
-  options: AllocationMapOptions = {},
-): AsyncGenerator<BlockStatusRun, void, undefined> {
+  options: AllocationMapOptions,
+): AsyncGenerator<{ runs: BlockStatusRun[]; window: number }, void, undefined> {
   const offset = options.offset ?? 0;
   const length = options.length ?? Math.max(0, device.virtualSize - offset);
   assertExactRange(offset, length, 'Map');
@@ -46,14 +46,29 @@ export async function* allocationMap(
   }
   const window = Math.ceil(requested / align) * align;
   const end = offset + length;
-
-  let pending: BlockStatusRun | undefined;
-  let position = offset;
-  while (position < end) {
-    throwIfAborted(options.signal);
+  const yielder = new EventLoopYielder(options.signal);
+  for (let position = offset; position < end; ) {
+    await yielder.check();
     // Windows end on alignment boundaries, so no unit is asked about twice.
     const windowEnd = Math.min(end, Math.floor(position / window) * window + window);
     const runs = await device.blockStatus(position, windowEnd - position, { wantZero: options.wantZero ?? true });
+    yield { runs, window };
+    position = windowEnd;
+  }
+}
+
+/**
+ * The allocation map of a range (QEMU's block status, as `qemu-img map` walks it): runs in
+ * order, covering the range, adjacent runs of the same kind merged, also across the
+ * windows it is queried in. A data run is split where it stops being contiguous in the
+ * file, so each run has at most one file offset.
+ */
+export async function* allocationMap(
+  device: BlockDevice,
+  options: AllocationMapOptions = {},
+): AsyncGenerator<BlockStatusRun, void, undefined> {
+  let pending: BlockStatusRun | undefined;
+  for await (const { runs } of statusWindows(device, options)) {
     for (const run of runs) {
       if (pending) {
         const merged = [pending];
@@ -63,7 +78,6 @@ export async function* allocationMap(
       }
       pending = { ...run };
     }
-    position = windowEnd;
   }
   if (pending) yield pending;
 }
@@ -71,22 +85,31 @@ export async function* allocationMap(
 /**
  * The ranges of the map that hold data, in order, adjacent data runs merged wherever they
  * lie in the file: a reader wants few long reads (Bochs gives a run per extent, each in
- * its own slot). With `wantZero: false` (QEMU's bdrv_is_allocated) a driver may answer
- * cheaply and the reader finds zeros inside data itself, as convert does.
+ * its own slot). A range is handed over once it spans a map window, without waiting to
+ * see whether the data goes on: the first range of a disk that is all data comes after
+ * one window's query, not after mapping the whole disk. With `wantZero: false` (QEMU's
+ * bdrv_is_allocated) a driver may answer cheaply and the reader finds zeros inside data
+ * itself, as convert does.
  */
 export async function* dataRanges(
   device: BlockDevice,
   options: AllocationMapOptions = {},
 ): AsyncGenerator<{ offset: number; length: number }, void, undefined> {
   let pending: { offset: number; length: number } | undefined;
-  for await (const run of allocationMap(device, options)) {
-    if (!run.data) continue;
-    if (pending && pending.offset + pending.length === run.offset) {
-      pending.length += run.length;
-      continue;
+  for await (const { runs, window } of statusWindows(device, options)) {
+    for (const run of runs) {
+      if (!run.data) continue;
+      if (pending && pending.offset + pending.length === run.offset) {
+        pending.length += run.length;
+        continue;
+      }
+      if (pending) yield pending;
+      pending = { offset: run.offset, length: run.length };
     }
-    if (pending) yield pending;
-    pending = { offset: run.offset, length: run.length };
+    if (pending && pending.length >= window) {
+      yield pending;
+      pending = undefined;
+    }
   }
   if (pending) yield pending;
 }

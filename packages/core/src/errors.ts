@@ -35,10 +35,18 @@ export interface VdiskErrorOptions {
   filename?: string;
 }
 
+/**
+ * The brand every VdiskError carries, under a global symbol: two copies of @vdisk/core (the
+ * CLI's bundled one and a plugin's own) make two VdiskError classes, so `instanceof` fails
+ * across them, but `Symbol.for` gives both the same key.
+ */
+const VDISK_ERROR: unique symbol = Symbol.for('vdisk.error') as never;
+
 export class VdiskError extends Error {
   override name = 'VdiskError';
   readonly code: VdiskErrorCode;
   filename: string | undefined;
+  readonly [VDISK_ERROR] = true;
 
   constructor(code: VdiskErrorCode, message: string, options: VdiskErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -115,8 +123,21 @@ export class DriverContractError extends VdiskError {
   }
 }
 
+/**
+ * Whether `error` is a VdiskError from any copy of @vdisk/core: it carries the
+ * `Symbol.for('vdisk.error')` brand and a string `code` and `message`. Use it rather than
+ * `instanceof`, which only knows the copy it was imported from.
+ */
 export function isVdiskError(error: unknown): error is VdiskError {
-  return error instanceof VdiskError;
+  if (typeof error !== 'object' || error === null) return false;
+  const branded = error as { [VDISK_ERROR]?: unknown; code?: unknown; message?: unknown };
+  // Any string code: a plugin built on a later core may know codes this copy does not.
+  return branded[VDISK_ERROR] === true && typeof branded.message === 'string' && typeof branded.code === 'string';
+}
+
+/** Whether `error` is a VdiskError (from any copy of core) with this code. */
+export function hasErrorCode(error: unknown, code: VdiskErrorCode): error is VdiskError {
+  return isVdiskError(error) && error.code === code;
 }
 
 /** Throws AbortedError when `signal` has fired. */

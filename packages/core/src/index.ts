@@ -27,6 +27,7 @@ export {
 export {
   AbortedError,
   DriverContractError,
+  hasErrorCode,
   ImageFormatError,
   InvalidArgumentError,
   isVdiskError,
@@ -54,7 +55,8 @@ export {
   Registry,
   type RegistryOptions,
 } from './registry.js';
-export { createRegistry } from './registry-container.js';
+export { createRegistry, driversOf } from './registry-container.js';
+export { parseSize } from './size.js';
 export { BLOCK_DRIVER } from './tokens.js';
 export { type TrackedRequest, TrackedRequests } from './tracked-requests.js';
 export { unsafeCacheSource } from './unsafe-cache-source.js';

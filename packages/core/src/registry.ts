@@ -1,10 +1,8 @@
-import { injectable, multiInject, optional, unmanaged } from 'inversify';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
 import type { BlockDriver } from './driver.js';
 import { InvalidArgumentError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
 import { PROBE_SIZE } from './probe-size.js';
-import { BLOCK_DRIVER } from './tokens.js';
 import { unsafeCacheSource } from './unsafe-cache-source.js';
 
 export { PROBE_SIZE };
@@ -63,16 +61,16 @@ export interface RegistryOptions {
  * The formats vdisk knows, and format detection after QEMU's block.c: every driver
  * scores the first sector, the highest score wins, and a tie goes to the driver
  * registered last.
+ *
+ * A plain class: `new Registry([new RawDriver(), new BochsDriver()])` needs no container,
+ * and loads no inversify (the CLI's probe starts faster for it). `createRegistry` builds one
+ * from ContainerModules, where the drivers arrive by multi-injection.
  */
-@injectable()
 export class Registry {
   readonly #drivers: readonly BlockDriver[];
   readonly #emptyFileFormat: string;
 
-  constructor(
-    @multiInject(BLOCK_DRIVER) @optional() drivers: BlockDriver[] = [],
-    @unmanaged() options: RegistryOptions = {},
-  ) {
+  constructor(drivers: readonly BlockDriver[] = [], options: RegistryOptions = {}) {
     const seen = new Set<string>();
     for (const driver of drivers) {
       if (seen.has(driver.name)) throw new VdiskError('EINVAL', `Two drivers are named '${driver.name}'`);

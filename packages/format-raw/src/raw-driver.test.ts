@@ -31,6 +31,13 @@ describe('raw', () => {
     expect(await device.blockStatus(0, 1024)).toEqual([{ offset: 0, length: 1024, data: true, fileOffset: 1000 }]);
   });
 
+  it("takes sizes with QEMU's suffixes", async () => {
+    const big = new Uint8Array(3 * 1024 * 1024);
+    const device = await open({ offset: '1M', size: '1.5M' }, big);
+    expect(device.info()).toEqual({ type: 'raw', data: { offset: 1048576, size: 1572864 } });
+    expect((await open({ offset: '0x200' })).virtualSize).toBe(4096 - 512);
+  });
+
   it('defaults the size to the rest of the file', async () => {
     expect((await open({ offset: '96' })).virtualSize).toBe(4000);
   });

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@vdisk/core';
+import { InvalidArgumentError, parseSize } from '@vdisk/core';
 
 /** The part of the file that is the virtual disk. */
 export interface RawWindow {
@@ -8,15 +8,13 @@ export interface RawWindow {
   explicit: boolean;
 }
 
+/** A QEMU size option (`offset=1M`): exact bytes, with core's parseSize, or QEMU's message. */
 function parseByteCount(key: string, text: string): number {
-  // Plain decimal byte counts: an exact integer or an error, never a rounded number.
-  if (!/^\d+$/.test(text))
-    throw new InvalidArgumentError(`Parameter '${key}' expects a non-negative number below 2^53`);
-  const value = Number(text);
-  if (!Number.isSafeInteger(value)) {
+  try {
+    return parseSize(text);
+  } catch {
     throw new InvalidArgumentError(`Parameter '${key}' expects a non-negative number below 2^53`);
   }
-  return value;
 }
 
 /**

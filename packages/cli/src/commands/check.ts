@@ -1,4 +1,4 @@
-import type { BlockDevice, CheckReport, RepairMode } from '@vdisk/core';
+import { AbortedError, type BlockDevice, type CheckReport, type RepairMode } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { reportError } from '../error-line.js';
@@ -9,6 +9,7 @@ export interface CheckOptions {
   output: 'human' | 'json';
   /** `-r leaks|all`: open the image writable and repair (qemu-img check -r). */
   repair?: RepairMode;
+  signal?: AbortSignal;
 }
 
 /** qemu-img check's exit codes. */
@@ -46,12 +47,13 @@ export async function checkCommand(filename: string, opts: CheckOptions): Promis
       process.stderr.write(`vdisk: ${filename}: This image format (${device.format}) does not support checks\n`);
       return CHECK_EXIT.unsupported;
     }
-    report = await device.check(opts.repair ? { repair: opts.repair } : undefined);
+    // A driver's check takes no signal: Ctrl-C ends the command, and the check with the process.
+    report = await untilAborted(device.check(opts.repair ? { repair: opts.repair } : undefined), opts.signal);
   } catch (error) {
     reportError(error, filename);
     return CHECK_EXIT.failed;
   } finally {
-    await device.close();
+    if (!opts.signal?.aborted) await device.close();
   }
 
   // A driver lists a bounded number of problems and counts the rest (`omitted`).
@@ -103,4 +105,15 @@ function humanReport(report: CheckReport, corruptions: number, leaks: number): s
     text += `\n${leaks} leaked extents were found on the image.\nThis means waste of disk space, but no harm to data.\n`;
   }
   return text;
+}
+
+/** `work`, or an AbortedError as soon as `signal` fires. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new AbortedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

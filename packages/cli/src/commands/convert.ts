@@ -3,10 +3,10 @@ import {
   type BlockDevice,
   copyDevice,
   InvalidArgumentError,
+  isVdiskError,
   type Registry,
   SystemError,
   UnknownFormatError,
-  VdiskError,
 } from '@vdisk/core';
 import { createReadStream, FileSource, openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
@@ -65,7 +65,7 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
       else await convertToNewFile(registry, device, destination, format, opts, copy);
     } catch (error) {
       // What the target did not claim is the source's: its driver's errors, and an abort.
-      if (error instanceof VdiskError && error.filename === undefined) error.filename = src;
+      if (isVdiskError(error) && error.filename === undefined) error.filename = src;
       throw error;
     } finally {
       progress?.stop();
@@ -200,7 +200,7 @@ async function streamToStdout(device: BlockDevice, progress: Progress | undefine
  * from creating or opening it); otherwise it may be the source's, which main names.
  */
 function nameTarget(error: unknown, path: string, name: string, unnamed: boolean): unknown {
-  if (error instanceof VdiskError && (error.filename === path || (unnamed && error.filename === undefined))) {
+  if (isVdiskError(error) && (error.filename === path || (unnamed && error.filename === undefined))) {
     error.filename = name;
   }
   return error;

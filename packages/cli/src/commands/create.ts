@@ -1,4 +1,4 @@
-import { InvalidArgumentError, SystemError, UnknownFormatError, VdiskError } from '@vdisk/core';
+import { InvalidArgumentError, isVdiskError, SystemError, UnknownFormatError } from '@vdisk/core';
 import { FileSource } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { inspectDestination, PendingFile } from '../destination.js';
@@ -85,7 +85,7 @@ function imageSize(text: string): number {
 
 /** An error of the new image names FILE as the user typed it. */
 function named(error: unknown, path: string, filename: string): unknown {
-  if (error instanceof VdiskError && (error.filename === undefined || error.filename === path)) {
+  if (isVdiskError(error) && (error.filename === undefined || error.filename === path)) {
     error.filename = filename;
   }
   return error;

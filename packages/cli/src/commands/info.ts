@@ -1,4 +1,4 @@
-import type { AllocatedSizeSource } from '@vdisk/core';
+import { type AllocatedSizeSource, throwIfAborted } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { humanSize } from '../human-size.js';
@@ -7,12 +7,14 @@ export interface InfoOptions {
   format?: string;
   options?: Record<string, string>;
   output: 'human' | 'json';
+  signal?: AbortSignal;
 }
 
 /** `vdisk info FILE`, after `qemu-img info`. */
 export async function infoCommand(filename: string, opts: InfoOptions): Promise<number> {
   const device = await openFile(defaultRegistry(), filename, { format: opts.format, options: opts.options });
   try {
+    throwIfAborted(opts.signal);
     const actualSize = await (device.source as AllocatedSizeSource).allocatedSize();
     const specific = device.info();
     if (opts.output === 'json') {

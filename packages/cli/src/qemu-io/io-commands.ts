@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { DEFAULT_MAP_WINDOW, OutOfRangeError, VdiskError } from '@vdisk/core';
+import { DEFAULT_MAP_WINDOW, isVdiskError, OutOfRangeError } from '@vdisk/core';
 import { toSystemError } from '@vdisk/core/node';
 import { parseSize } from '../size-suffix.js';
 import { getopt } from './getopt.js';
@@ -74,8 +74,8 @@ async function pattern(context: IoContext, word: string): Promise<number | undef
 /** The message after `read failed: `: the operating system's words, as qemu-io prints strerror. */
 export function failureMessage(error: unknown): string {
   // QEMU's block layer refuses a request past the end with EIO.
-  if (error instanceof OutOfRangeError) return 'Input/output error';
-  if (error instanceof VdiskError) return error.message;
+  if (isVdiskError(error) && error.code === 'ERANGE') return 'Input/output error';
+  if (isVdiskError(error)) return error.message;
   throw error;
 }
 

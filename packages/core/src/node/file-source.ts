@@ -1,9 +1,10 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { AllocatedSizeSource } from '../byte-source.js';
-import { ReadOnlyError, SystemError, VdiskError } from '../errors.js';
+import { InvalidArgumentError, isVdiskError, ReadOnlyError, SystemError, VdiskError } from '../errors.js';
 import { assertExactRange } from '../exact-offset.js';
 import { blockDeviceSize } from './block-device-size.js';
+import { fileSystemPath } from './file-name.js';
 import { toSystemError } from './system-error.js';
 
 export interface FileSourceOptions {
@@ -39,14 +40,24 @@ export class FileSource implements AllocatedSizeSource {
     this.writable = writable;
   }
 
-  /** Opens `path`; rejects with a `SystemError` in the OS's words (`No such file or directory`). */
+  /**
+   * Opens `path` (a name whose non-UTF-8 bytes are escaped as `decodeFileName` does opens
+   * those bytes); rejects with a `SystemError` in the OS's words (`No such file or directory`).
+   */
   static async open(path: string, options: FileSourceOptions = {}): Promise<FileSource> {
+    if (path === '') {
+      // QEMU's words, and no file to name in front of them.
+      throw new InvalidArgumentError("Could not open '': The 'file' block driver requires a file name");
+    }
     const writable = options.writable ?? false;
     let handle: FileHandle;
     try {
       // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever. It changes
       // nothing for regular files.
-      handle = await open(path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
+      handle = await open(
+        fileSystemPath(path),
+        (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK,
+      );
     } catch (error) {
       throw toSystemError(error, path);
     }
@@ -59,7 +70,7 @@ export class FileSource implements AllocatedSizeSource {
       return new FileSource(path, handle, size, writable);
     } catch (error) {
       await handle.close().catch(() => {});
-      throw error instanceof SystemError ? error : toSystemError(error, path);
+      throw isVdiskError(error) ? error : toSystemError(error, path);
     }
   }
 
@@ -72,7 +83,7 @@ export class FileSource implements AllocatedSizeSource {
     let handle: FileHandle;
     try {
       handle = await open(
-        path,
+        fileSystemPath(path),
         constants.O_CREAT | constants.O_EXCL | constants.O_RDWR | constants.O_NONBLOCK,
         options.mode ?? 0o600,
       );

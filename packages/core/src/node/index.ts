@@ -1,5 +1,6 @@
 // The Node.js edge of core: files and streams. Everything else in @vdisk/core runs anywhere.
 export { blockDeviceSize, deviceNumbers } from './block-device-size.js';
+export { decodeFileName, encodeFileName, fileSystemPath } from './file-name.js';
 export { type FileCreateOptions, FileSource, type FileSourceOptions } from './file-source.js';
 export { openFile, probeFile } from './open-file.js';
 export { createReadStream, type ReadStreamOptions } from './read-stream.js';

@@ -1,11 +1,11 @@
 import type { BlockDevice } from '../block-device.js';
-import { VdiskError } from '../errors.js';
+import { isVdiskError } from '../errors.js';
 import type { OpenImageOptions, ProbeResult, Registry } from '../registry.js';
 import { FileSource } from './file-source.js';
 
 /** Adds the file's name to an error that has none, so the CLI can say `vdisk: FILE: MESSAGE`. */
 function withFilename(error: unknown, filename: string): unknown {
-  if (error instanceof VdiskError && error.filename === undefined) error.filename = filename;
+  if (isVdiskError(error) && error.filename === undefined) error.filename = filename;
   return error;
 }
 

@@ -18,7 +18,7 @@ export interface ReadStreamOptions extends StreamRangeOptions {
  * `signal` destroys the stream with an `AbortedError`.
  */
 export function createReadStream(device: BlockDevice, options: ReadStreamOptions = {}): Readable {
-  const { offset, end, chunkSize, signal } = resolveStreamRange(device, options);
+  const { offset, end, chunkSize, signal } = resolveStreamRange(device, options, ['highWaterMark']);
   let position = offset;
   const onAbort = () => stream.destroy(new AbortedError());
   const stream = new Readable({

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { dataRanges } from '../allocation-map.js';
 import type { BlockDevice } from '../block-device.js';
 import { AbortedError, throwIfAborted } from '../errors.js';
+import { EventLoopYielder } from '../event-loop-yielder.js';
 import { resolveStreamRange, type StreamRangeOptions } from './stream-range.js';
 
 /** A piece of the disk that holds data: `data` is the virtual disk at `offset`. */
@@ -20,9 +21,11 @@ export async function* readDataChunks(
   options: StreamRangeOptions = {},
 ): AsyncGenerator<DataChunk, void, undefined> {
   const { offset, end, chunkSize, signal } = resolveStreamRange(device, options);
+  // A device that answers without I/O would otherwise never let an abort's timer run.
+  const yielder = new EventLoopYielder(signal);
   for await (const range of dataRanges(device, { offset, length: end - offset, signal })) {
     for (let position = range.offset; position < range.offset + range.length; position += chunkSize) {
-      throwIfAborted(signal);
+      await yielder.check();
       const length = Math.min(chunkSize, range.offset + range.length - position);
       const data = await device.read(position, length);
       throwIfAborted(signal);
@@ -41,7 +44,9 @@ export interface SparseStreamOptions extends StreamRangeOptions {
  * destroys it with an `AbortedError`, even while no one is reading.
  */
 export function createSparseStream(device: BlockDevice, options: SparseStreamOptions = {}): Readable {
-  const chunks = readDataChunks(device, options);
+  resolveStreamRange(device, options, ['highWaterMark']); // a bad range or key fails here, at creation
+  const { highWaterMark: _, ...range } = options;
+  const chunks = readDataChunks(device, range);
   const stream = Readable.from(chunks, { objectMode: true, highWaterMark: options.highWaterMark ?? 1 });
   const { signal } = options;
   if (signal) {

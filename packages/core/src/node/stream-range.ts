@@ -15,11 +15,26 @@ export interface StreamRangeOptions {
 
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
-/** Validates a stream's range up front, so a bad range fails at creation, not mid-stream. */
+/** The keys every stream function takes; each adds its own (highWaterMark). */
+const RANGE_KEYS = ['offset', 'length', 'chunkSize', 'signal'];
+
+/**
+ * Validates a stream's range up front, so a bad range fails at creation, not mid-stream.
+ * An unknown key is refused: `{ start, end }` (fs.createReadStream's words) would
+ * otherwise be ignored, and the whole disk streamed.
+ */
 export function resolveStreamRange(
   device: BlockDevice,
   options: StreamRangeOptions,
+  extraKeys: readonly string[] = [],
 ): { offset: number; end: number; chunkSize: number; signal: AbortSignal | undefined } {
+  for (const key of Object.keys(options)) {
+    if (!RANGE_KEYS.includes(key) && !extraKeys.includes(key)) {
+      throw new InvalidArgumentError(
+        `Unknown stream option '${key}' (the range is { offset, length }; options: ${[...RANGE_KEYS, ...extraKeys].join(', ')})`,
+      );
+    }
+  }
   const offset = options.offset ?? 0;
   const length = options.length ?? Math.max(0, device.virtualSize - offset);
   assertExactRange(offset, length, 'Stream');

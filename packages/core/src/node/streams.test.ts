@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { AbortedError, OutOfRangeError } from '../errors.js';
+import { lyingDisk } from '../lying-disk.fixture.js';
 import { patternedDisk } from '../patterned-disk.fixture.js';
 import { createReadStream } from './read-stream.js';
 import { createSparseStream, type DataChunk, readDataChunks } from './sparse-stream.js';
@@ -153,5 +154,37 @@ describe('readDataChunks on touching data runs', () => {
     for await (const chunk of readDataChunks(device)) chunks.push(chunk);
     expect(chunks.map((c) => [c.offset, c.data.length])).toEqual([[0, 8192]]);
     expect(reads).toEqual([[0, 8192]]);
+  });
+});
+
+describe('readDataChunks on a device that answers without I/O', () => {
+  it('ends with AbortedError when a timer aborts it: the loop yields to the event loop', async () => {
+    const { device } = lyingDisk();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    const consume = async () => {
+      for await (const _chunk of readDataChunks(device, { chunkSize: 512, signal: controller.signal })) {
+        // every chunk is already resolved: nothing here yields either
+      }
+    };
+    await expect(consume()).rejects.toBeInstanceOf(AbortedError);
+  });
+
+  it('gives its first chunk after one map window', async () => {
+    const disk = lyingDisk();
+    const first = await readDataChunks(disk.device).next();
+    expect(first.value?.offset).toBe(0);
+    expect(disk.statusCalls).toBe(1);
+  });
+});
+
+describe('stream options', () => {
+  it('refuse keys they do not know, such as fs.createReadStream’s start and end', async () => {
+    const { device } = patternedDisk(8192, []);
+    const options = { start: 0, end: 511 } as unknown as { offset: number };
+    expect(() => createReadStream(device, options)).toThrow("Unknown stream option 'start'");
+    expect(() => createSparseStream(device, options)).toThrow("Unknown stream option 'start'");
+    await expect(readDataChunks(device, options).next()).rejects.toThrow("Unknown stream option 'start'");
+    expect(() => createReadStream(device, { offset: 0, length: 512, highWaterMark: 512 })).not.toThrow();
   });
 });
