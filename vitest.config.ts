@@ -28,6 +28,16 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        extends: true,
+        // The web page in headless Chromium (packages/web/test/browser-peers.ts guards it).
+        test: {
+          name: 'browser',
+          include: ['packages/web/test/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

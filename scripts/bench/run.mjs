@@ -52,6 +52,8 @@ const missing = [
   ['qemu-io', 'apt-get install qemu-utils'],
   ['/usr/bin/time', 'apt-get install time   (GNU time, for peak RSS)'],
   ['cmp', 'apt-get install diffutils'],
+  ['qemu-nbd', 'apt-get install qemu-utils'],
+  ['nbdcopy', 'apt-get install libnbd-bin python3-libnbd'],
 ].filter(([tool]) => !have(tool));
 if (missing.length > 0) {
   for (const [tool, how] of missing) process.stderr.write(`bench: ${tool} is missing: ${how}\n`);
@@ -442,6 +444,21 @@ async function main() {
   };
   await rm(huge, { force: true });
 
+  // 6: NBD, `vdisk serve` against qemu-nbd (scripts/bench/nbd.mjs, which also runs alone).
+  log('nbd: nbdcopy and random reads, vdisk serve against qemu-nbd ...');
+  const nbd = spawnSync(
+    'node',
+    [
+      join(root, 'scripts/bench/nbd.mjs'),
+      '--json',
+      ...['--dir', dir, '--raw', inputs.raw, '--image', inputs.image],
+      ...['--runs', String(RUNS), '--reads', String(READS), '--seed', String(SEED)],
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * MiB },
+  );
+  if (nbd.status !== 0) throw new Error('bench: scripts/bench/nbd.mjs failed');
+  results.nbd = JSON.parse(nbd.stdout);
+
   results.machine.loadAtEnd = loadavg().map((l) => Number(l.toFixed(2)));
   checkTargets();
   await writeFile(join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -503,6 +520,7 @@ function checkTargets() {
     c.batch.qemu.perFileMs >= 10 * c.batch.vdisk.perFileMs,
     `${(c.batch.qemu.perFileMs / c.batch.vdisk.perFileMs).toFixed(1)}×`,
   );
+  results.targets.push(...results.nbd.targets);
   target(
     'convert -O bochs ≥ 10× bximage convert',
     c.convertToBochs.vdisk.MiBps >= 10 * c.convertToBochs.bximage.MiBps,
@@ -626,6 +644,8 @@ function printTable() {
   const h = c.hugeImage;
   row('8 TiB image (1M catalog): library open', ms(h.open.openSeconds), '', '', mb(h.open.rssMB));
   row('8 TiB image: vdisk info (wall)', ms(h.info.seconds), '', '', mb(h.info.rssMB));
+
+  rows.push(...results.nbd.rows);
 
   const header = ['case', 'vdisk', 'qemu', 'ratio', 'vdisk peak RSS'];
   const lines = [header, header.map(() => '---'), ...rows];

@@ -4,7 +4,8 @@ import { parseOpenOptions } from './open-options.js';
 
 const VERSION = '0.1.0';
 
-const outputOption = () => new Option('--output <format>', 'output format').choices(['human', 'json']).default('human');
+const outputOption = (choices = ['human', 'json']) =>
+  new Option('--output <format>', 'output format').choices(choices).default('human');
 const formatOption = () => new Option('-f, --format <fmt>', 'image format (default: probe it)');
 const openOption = () =>
   new Option('-o, --options <key=value,...>', 'format options, e.g. offset=1048576,size=8388608').argParser(
@@ -49,14 +50,14 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     });
 
   /** A command over one image file, with -f, -o and --output; its errors name the file. */
-  const imageCommand = (name: string, description: string) =>
+  const imageCommand = (name: string, description: string, outputs?: string[]) =>
     program
       .command(name)
       .description(description)
       .argument('<file>')
       .addOption(formatOption())
       .addOption(openOption())
-      .addOption(outputOption());
+      .addOption(outputOption(outputs));
 
   imageCommand('info', "show an image's format, virtual size and format-specific details").action(
     async (file: string, opts) => {
@@ -108,13 +109,15 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       exitCode = await convertCommand(src, dst, { ...opts, signal });
     });
 
-  imageCommand('map', "show the image's allocation map: which ranges hold data and which read as zeros").action(
-    async (file: string, opts) => {
-      failingFile = file;
-      const { mapCommand } = await import('./commands/map.js');
-      exitCode = await mapCommand(file, { ...opts, signal });
-    },
-  );
+  imageCommand(
+    'map',
+    "show the image's allocation map: which ranges hold data and which read as zeros (svg: as a picture)",
+    ['human', 'json', 'svg'],
+  ).action(async (file: string, opts) => {
+    failingFile = file;
+    const { mapCommand } = await import('./commands/map.js');
+    exitCode = await mapCommand(file, { ...opts, signal });
+  });
 
   imageCommand('check', 'check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)')
     .addOption(
@@ -164,6 +167,23 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       failingFile = file;
       const { ioCommand } = await import('./commands/io.js');
       exitCode = await ioCommand(file, { ...opts, signal });
+    });
+
+  program
+    .command('serve')
+    .description('serve the image over NBD until SIGINT or SIGTERM (after qemu-nbd)')
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .option('--read-only', 'serve it read-only (clients get EPERM for writes)', false)
+    .option('--socket <path>', 'listen on this Unix socket')
+    .option('--port <n>', 'listen on this TCP port (0: any free port)')
+    .option('--bind <addr>', 'with --port: the address to listen on (default 127.0.0.1)')
+    .option('--export <name>', 'the export name (default: the empty name)', '')
+    .action(async (file: string, opts) => {
+      // Usage errors name no file; open errors carry the file's name themselves.
+      const { serveCommand } = await import('./commands/serve.js');
+      exitCode = await serveCommand(file, { ...opts, signal });
     });
 
   program

@@ -14,6 +14,16 @@ const GRACE_MS = 1000;
 
 const controller = new AbortController();
 let received: NodeJS.Signals | undefined;
+let graceMs = GRACE_MS;
+
+/**
+ * For a command whose clean end takes longer than GRACE_MS: `vdisk serve` lets its
+ * clients' requests finish, then flushes and closes the image. A second signal still ends
+ * the process at once.
+ */
+export function extendInterruptGrace(ms: number): void {
+  graceMs = Math.max(graceMs, ms);
+}
 
 /** Whether one of those signals has arrived: its AbortedError is then no error to print. */
 export function interrupted(): boolean {
@@ -31,9 +41,9 @@ function onInterrupt(name: NodeJS.Signals): void {
   received = name;
   controller.abort();
   setTimeout(() => {
-    if (debug.enabled) process.stderr.write(`vdisk: the command did not end within ${GRACE_MS} ms of ${name}\n`);
+    if (debug.enabled) process.stderr.write(`vdisk: the command did not end within ${graceMs} ms of ${name}\n`);
     dieBy(name);
-  }, GRACE_MS).unref();
+  }, graceMs).unref();
 }
 
 /**

@@ -1,7 +1,7 @@
 import { type AllocatedSizeSource, throwIfAborted } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
+import { infoLines } from '@vdisk/view';
 import { defaultRegistry } from '../default-registry.js';
-import { humanSize } from '../human-size.js';
 
 export interface InfoOptions {
   format?: string;
@@ -28,16 +28,14 @@ export async function infoCommand(filename: string, opts: InfoOptions): Promise<
       process.stdout.write(`${JSON.stringify(json, null, 4)}\n`);
       return 0;
     }
-    const lines = [
-      `image: ${filename}`,
-      `file format: ${device.format}`,
-      `virtual size: ${humanSize(device.virtualSize)} (${device.virtualSize} bytes)`,
-      `disk size: ${humanSize(actualSize)}`,
-    ];
-    if (specific) {
-      lines.push('Format specific information:');
-      for (const [key, value] of Object.entries(specific.data)) lines.push(`    ${key.replaceAll('-', ' ')}: ${value}`);
-    }
+    // The lines come from @vdisk/view, which the web page prints them with too.
+    const lines = infoLines({
+      filename,
+      format: device.format,
+      virtualSize: device.virtualSize,
+      actualSize,
+      specific,
+    });
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {

@@ -1,12 +1,13 @@
 import { allocationMap, type BlockStatusRun, VdiskError } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
+import { MapCells, mapSvg } from '@vdisk/view';
 import { defaultRegistry } from '../default-registry.js';
 import { writeStdout } from '../stdout.js';
 
 export interface MapOptions {
   format?: string;
   options?: Record<string, string>;
-  output: 'human' | 'json';
+  output: 'human' | 'json' | 'svg';
   signal?: AbortSignal;
 }
 
@@ -19,7 +20,8 @@ export async function mapCommand(filename: string, opts: MapOptions): Promise<nu
   const device = await openFile(defaultRegistry(), filename, { format: opts.format, options: opts.options });
   try {
     const runs = allocationMap(device, { signal: opts.signal });
-    if (opts.output === 'json') await printJson(runs);
+    if (opts.output === 'svg') await printSvg(runs, device.virtualSize, filename);
+    else if (opts.output === 'json') await printJson(runs);
     else await printHuman(runs, filename);
     return 0;
   } finally {
@@ -48,6 +50,16 @@ async function printJson(runs: AsyncIterable<BlockStatusRun>): Promise<void> {
     }
   }
   await writeStdout(`${text}]\n`);
+}
+
+/**
+ * The map as a picture (`--output=svg`): the runs summed into cells as they come, so
+ * memory stays the cells' whatever the number of runs, drawn as the web page draws them.
+ */
+async function printSvg(runs: AsyncIterable<BlockStatusRun>, virtualSize: number, filename: string): Promise<void> {
+  const cells = new MapCells(virtualSize);
+  for await (const run of runs) cells.add(run);
+  await writeStdout(mapSvg(cells, filename));
 }
 
 /** `%#-16x`: C's alternate hex form, which prints 0 without the `0x`. */
