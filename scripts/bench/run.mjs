@@ -15,6 +15,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { READ_SIZE, randomOffsets } from './offsets.mjs';
+import { benchOtherFormats } from './other-formats.mjs';
 
 const MiB = 1024 * 1024;
 const root = new URL('../../', import.meta.url).pathname;
@@ -444,6 +445,18 @@ async function main() {
   };
   await rm(huge, { force: true });
 
+  // 7: VHD, VDI and VMDK convert to raw, on the small input.
+  results.cases.otherFormats = await benchOtherFormats({
+    dir,
+    raw: inputs.smallRaw,
+    bytes: SMALL,
+    alternate,
+    measure,
+    cmp,
+    vdisk,
+    log,
+  });
+
   // 6: NBD, `vdisk serve` against qemu-nbd (scripts/bench/nbd.mjs, which also runs alone).
   log('nbd: nbdcopy and random reads, vdisk serve against qemu-nbd ...');
   const nbd = spawnSync(
@@ -644,6 +657,16 @@ function printTable() {
   const h = c.hugeImage;
   row('8 TiB image (1M catalog): library open', ms(h.open.openSeconds), '', '', mb(h.open.rssMB));
   row('8 TiB image: vdisk info (wall)', ms(h.info.seconds), '', '', mb(h.info.rssMB));
+
+  for (const o of c.otherFormats ?? []) {
+    row(
+      `convert ${o.format}→raw (${o.bytes / MiB} MiB, qemu-img convert -f ${o.format})`,
+      `${mbs(o.vdisk.MiBps)} (${ms(o.vdisk.seconds)})`,
+      `${mbs(o.qemu.MiBps)} (${ms(o.qemu.seconds)})`,
+      `${(o.vdisk.MiBps / o.qemu.MiBps).toFixed(2)}×`,
+      mb(o.vdisk.rssMB),
+    );
+  }
 
   rows.push(...results.nbd.rows);
 

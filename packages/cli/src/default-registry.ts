@@ -1,6 +1,9 @@
 import { type BlockDriver, Registry } from '@vdisk/core';
-import { BochsDriver } from '@vdisk/format-bochs';
+import { BochsDriver, BochsRedologDriver, BochsSparseDriver } from '@vdisk/format-bochs';
 import { RawDriver } from '@vdisk/format-raw';
+import { VdiDriver } from '@vdisk/format-vdi';
+import { VmdkDriver } from '@vdisk/format-vmdk';
+import { VpcDriver } from '@vdisk/format-vpc';
 
 /** Drivers of the format plugins loaded from `--plugin`, added once by main before a command runs. */
 const pluginDrivers: BlockDriver[] = [];
@@ -16,5 +19,14 @@ export function addPluginDrivers(drivers: readonly BlockDriver[]): void {
  * `vdisk probe`); plugins' ContainerModules are resolved where they are loaded.
  */
 export function defaultRegistry(): Registry {
-  return new Registry([new RawDriver(), new BochsDriver(), ...pluginDrivers]);
+  return new Registry([
+    new RawDriver(),
+    new BochsDriver(),
+    new BochsSparseDriver(),
+    new BochsRedologDriver(),
+    new VpcDriver(),
+    new VdiDriver(),
+    new VmdkDriver(),
+    ...pluginDrivers,
+  ]);
 }

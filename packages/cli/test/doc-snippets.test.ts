@@ -100,7 +100,16 @@ beforeAll(async () => {
   const modules = join(dir, 'node_modules');
   await mkdir(join(modules, '@vdisk'), { recursive: true });
   await mkdir(join(modules, '@types'));
-  for (const name of ['core', 'format-raw', 'format-bochs', 'conformance', 'nbd']) {
+  for (const name of [
+    'core',
+    'format-raw',
+    'format-bochs',
+    'conformance',
+    'nbd',
+    'format-vpc',
+    'format-vdi',
+    'format-vmdk',
+  ]) {
     await symlink(join(ROOT, 'packages', name), join(modules, '@vdisk', name));
   }
   await symlink(join(ROOT, 'packages/core/node_modules/inversify'), join(modules, 'inversify'));

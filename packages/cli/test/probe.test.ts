@@ -44,8 +44,20 @@ describe('vdisk probe', () => {
       .split('\n')
       .map((line) => JSON.parse(line));
     expect(lines).toEqual([
-      { filename: path('disk.bochs'), format: 'bochs', score: 100, scores: { raw: 1, bochs: 100 }, guessed: false },
-      { filename: path('disk.raw'), format: 'raw', score: 1, scores: { raw: 1, bochs: 0 }, guessed: true },
+      {
+        filename: path('disk.bochs'),
+        format: 'bochs',
+        score: 100,
+        scores: { raw: 1, bochs: 100, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
+        guessed: false,
+      },
+      {
+        filename: path('disk.raw'),
+        format: 'raw',
+        score: 1,
+        scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
+        guessed: true,
+      },
       // A 0-byte file is raw without asking the other drivers, as QEMU does.
       { filename: path('empty.img'), format: 'raw', score: 1, scores: { raw: 1 }, guessed: true },
     ]);
@@ -60,8 +72,20 @@ describe('vdisk probe', () => {
         .split('\n')
         .map((line) => JSON.parse(line)),
     ).toEqual([
-      { filename: path('disk.tpf'), format: 'tpf', score: 80, scores: { raw: 1, bochs: 0, tpf: 80 }, guessed: false },
-      { filename: path('disk.raw'), format: 'raw', score: 1, scores: { raw: 1, bochs: 0, tpf: 0 }, guessed: true },
+      {
+        filename: path('disk.tpf'),
+        format: 'tpf',
+        score: 80,
+        scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0, tpf: 80 },
+        guessed: false,
+      },
+      {
+        filename: path('disk.raw'),
+        format: 'raw',
+        score: 1,
+        scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0, tpf: 0 },
+        guessed: true,
+      },
     ]);
   });
 

@@ -1,3 +1,4 @@
+import type { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
 
 /**
@@ -16,10 +17,11 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   /**
    * How sure the driver is that these bytes are its format: 0 (not mine) to 100 (certain).
    * `firstSector` is the first 512 bytes of the file, zero-padded when the file is shorter.
-   * A driver that scores 1 claims every file, as raw does: it wins only when nothing else
-   * matches, and core reports the result as guessed.
+   * `context` adds the file's name and its last sector, for a format whose signature is at
+   * the end (a fixed VHD's footer). A driver that scores 1 claims every file, as raw does:
+   * it wins only when nothing else matches, and core reports the result as guessed.
    */
-  probe(firstSector: Uint8Array, filename?: string): number;
+  probe(firstSector: Uint8Array, context?: ProbeContext): number;
   /** Opens an image on `source`. Rejects with a `VdiskError` (QEMU's message where it has one). */
   open(source: ByteSource, options: DriverOpenOptions): Promise<I>;
 
@@ -79,6 +81,20 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   create?(target: ByteSource, options: CreateOptions): Promise<void>;
 }
 
+/**
+ * What `probe` may look at besides the first sector. QEMU's probe sees only the first 512
+ * bytes, so it guesses raw for a fixed VHD, whose footer is only in the file's last 512
+ * bytes; vdisk reads that sector too, once, for every driver.
+ */
+export interface ProbeContext {
+  /** The file's name, as the caller gave it. */
+  filename?: string;
+  /** The file's last 512 bytes; absent when the file is shorter than 512 bytes. */
+  lastSector?: Uint8Array;
+  /** The file's size in bytes. */
+  fileSize?: number;
+}
+
 export type RepairMode = 'leaks' | 'all';
 
 export interface CheckOptions {
@@ -100,6 +116,12 @@ export interface CreateOptions {
   virtualSize: number;
   /** Format options for creation (`-o key=value`), e.g. Bochs's `extent_size`. */
   options: Readonly<Record<string, string>>;
+  /**
+   * The new image's file name as the caller gave it, when there is one: a format that names
+   * itself inside the image uses its last component (a VMDK descriptor's extent line, as
+   * qemu-img writes it).
+   */
+  filename?: string;
 }
 
 export interface DriverOpenOptions {
@@ -107,6 +129,36 @@ export interface DriverOpenOptions {
   readonly writable: boolean;
   /** Format options (`-o key=value`). A driver rejects keys it does not know. */
   readonly options: Readonly<Record<string, string>>;
+  /** The image's name as the caller gave it, when there is one: a format may name its parent after it (Bochs). */
+  readonly filename?: string;
+  /**
+   * True when core chose this driver by probing rather than by name. A driver must then not
+   * follow a parent that only the file's name implies (Bochs sparse layers): a file's bytes
+   * must not pull in another file by surprise, the hazard class of CVE-2008-2004.
+   */
+  readonly probed?: boolean;
+}
+
+/**
+ * The parent an image names: its backing file (QEMU's backing_file, Bochs's redolog base and
+ * sparse layers, VHD's parent). Core opens it, read-only, through the opener the caller gave
+ * `Registry.open` (`openFile` gives one that resolves names against the image's directory),
+ * and then reads of what the image does not hold come from it.
+ */
+export interface BackingReference {
+  /** The parent's name as the image gives it: relative names are relative to the image's directory. */
+  filename: string;
+  /** The parent's format, when the image (or an option) names it; probed otherwise, and a raw guess is warned about. */
+  format?: string;
+  /** Open options for the parent's driver. */
+  options?: Readonly<Record<string, string>>;
+  /** The parent is used only when it exists (Bochs sparse layers); otherwise a missing parent is an error. */
+  ifExists?: boolean;
+  /**
+   * The name is the user's, from an open option (`-o base=PATH`), not the image's: used as
+   * given (relative to the working directory), not resolved against the image's directory.
+   */
+  asGiven?: boolean;
 }
 
 /** An open image as a driver exposes it: the handle its driver's callbacks receive. Core wraps it in a `BlockDevice`. */
@@ -122,6 +174,25 @@ export interface DriverImage {
   readv(offset: number, buffers: readonly Uint8Array[]): Promise<void>;
   /** Releases the driver's own state. Core closes the byte source. */
   close(): Promise<void>;
+  /**
+   * The image's parent, when it has one. Core opens it and reads through it: what
+   * `blockStatus` reports as not allocated in this image (`data: false` without
+   * `allocated`) reads from the parent, wherever the driver's own `readv` put zeros, and
+   * the map gives such runs from the parent at `depth` + 1. A driver with a parent must
+   * therefore have `blockStatus`. Writes never reach the parent: it is opened read-only.
+   */
+  readonly backing?: BackingReference;
+  /**
+   * Called once core has opened the parent, before the device is handed out: the place for
+   * a format's coherency check against its parent (Bochs's redolog: sizes and timestamps).
+   */
+  backingOpened?(parent: BlockDevice): Promise<void>;
+  /**
+   * Called by `commitDevice` before the first byte reaches the parent, on an image opened
+   * writable: a format whose header pins the parent's state (Bochs's redolog timestamp)
+   * makes it neutral, durably, so that a commit interrupted and run again still opens.
+   */
+  beforeCommit?(): Promise<void>;
 }
 
 /** The optional capabilities a driver can have, by the name of their method. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BlockDriver, CreateOptions, DriverImage } from './driver.js';
+import type { BlockDriver, CreateOptions, DriverImage, ProbeContext } from './driver.js';
 import { ReadOnlyError, UnknownFormatError } from './errors.js';
 import { MemorySource } from './memory-source.js';
 import { Registry } from './registry.js';
@@ -68,6 +68,28 @@ describe('Registry probing, after QEMU block.c', () => {
     expect(() => registry.probeBytes(bytes('x'), 1)).toThrow(
       new UnknownFormatError('Could not determine image format: No compatible driver found'),
     );
+  });
+
+  it("gives every driver the file's last sector, its size and its name (a fixed VHD's footer)", async () => {
+    const contexts: (ProbeContext | undefined)[] = [];
+    const tail: BlockDriver = {
+      ...scoring('tail', () => 0),
+      probe: (_sector, context) => {
+        contexts.push(context);
+        return context?.lastSector?.[511] === 0x54 ? 100 : 0;
+      },
+    };
+    const registry = new Registry([scoring('raw', () => 1), tail]);
+    const file = new Uint8Array(1500);
+    file[1499] = 0x54;
+    expect((await registry.probe(new MemorySource(file), 'disk.vhd')).format).toBe('tail');
+    expect(contexts[0]?.filename).toBe('disk.vhd');
+    expect(contexts[0]?.fileSize).toBe(1500);
+    expect(Array.from(contexts[0]?.lastSector ?? []).slice(-2)).toEqual([0, 0x54]);
+    expect(contexts[0]?.lastSector).toHaveLength(512);
+    // Shorter than a sector: no last sector at all.
+    await registry.probe(new MemorySource(new Uint8Array(100).fill(0x54)));
+    expect(contexts[1]?.lastSector).toBeUndefined();
   });
 
   it('probes a source through its first sector', async () => {

@@ -77,12 +77,12 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
 }
 
 /**
- * `-S`: blocks of zeros this big are not written. qemu-img's default is 4 KiB; for Bochs it
- * is 512, the granularity bximage's convert skips zeros at (an extent with one zero and one
+ * `-S`: blocks of zeros this big are not written. qemu-img's default is 4 KiB; for the Bochs
+ * formats it is 512, the granularity bximage's convert skips zeros at (growing and sparse alike) (an extent with one zero and one
  * written sector gets bitmap `02000000`), so that the output is byte-identical to bximage's.
  */
 function sparseSize(text: string | undefined, format: string): number {
-  if (text === undefined) return format === 'bochs' ? 512 : 4096;
+  if (text === undefined) return format.startsWith('bochs') ? 512 : 4096; // bochs, bochs-sparse, bochs-redolog
   const parsed = parseSize(text);
   if (!parsed.ok && parsed.error === 'EINVAL') {
     throw new InvalidArgumentError(
@@ -116,9 +116,11 @@ async function convertToNewFile(
   let target: BlockDevice | undefined;
   try {
     try {
+      // The final name, not the temporary file's: a VMDK records it in its extent line.
       await registry.create(format, pending.source, {
         virtualSize: device.virtualSize,
         options: opts.targetOptions ?? {},
+        filename: destination.path,
       });
       target = await registry.open(pending.source, { format, writable: true, cache: 'unsafe' });
     } catch (error) {
@@ -160,7 +162,11 @@ async function convertInPlace(
     try {
       // A raw image of a device is the device: there is nothing to create.
       if (format !== 'raw') {
-        await registry.create(format, source, { virtualSize: device.virtualSize, options: opts.targetOptions ?? {} });
+        await registry.create(format, source, {
+          virtualSize: device.virtualSize,
+          options: opts.targetOptions ?? {},
+          filename: destination.path,
+        });
       }
       target = await registry.open(source, { format, writable: true });
     } catch (error) {

@@ -63,9 +63,21 @@ describeInterop('vdisk probe of bximage images and other files', () => {
         // A 0-byte file is raw without asking the other drivers (QEMU's block.c).
         expect(object).toEqual({ filename: path, format: 'raw', score: 1, scores: { raw: 1 }, guessed: true });
       } else if (format === 'bochs') {
-        expect(object).toEqual({ filename: path, format, score: 100, scores: { raw: 1, bochs: 100 }, guessed: false });
+        expect(object).toEqual({
+          filename: path,
+          format,
+          score: 100,
+          scores: { raw: 1, bochs: 100, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
+          guessed: false,
+        });
       } else {
-        expect(object).toEqual({ filename: path, format, score: 1, scores: { raw: 1, bochs: 0 }, guessed: true });
+        expect(object).toEqual({
+          filename: path,
+          format,
+          score: 1,
+          scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
+          guessed: true,
+        });
       }
     }
   });
