@@ -87,6 +87,8 @@ export class BochsImage implements DriverImage {
   #nextSlot: number;
   /** Extents whose slot is being written: a second write into one waits, then finds it allocated. */
   readonly #allocating = new Map<number, { settled: Promise<void>; settle: () => void }>();
+  /** One bit per extent: every bit of its bitmap is set (see #isFull). At most 128 KiB. */
+  readonly #full: Uint8Array;
   /** Why writes are refused, when they are. */
   #writeBlocker: string | undefined;
   /** Zeros to fill new slots with, shared by every writev (read-only). */
@@ -111,6 +113,7 @@ export class BochsImage implements DriverImage {
     let next = 0;
     for (const entry of catalog) if (entry !== UNALLOCATED && entry >= next) next = entry + 1;
     this.#nextSlot = next;
+    this.#full = new Uint8Array(Math.ceil(catalog.length / 8));
   }
 
   /** The slot the next allocation takes (Bochs's extent_next). */
@@ -165,7 +168,10 @@ export class BochsImage implements DriverImage {
       if (slot !== UNALLOCATED) parts.push({ ...part, slot });
     }
     await this.#lock.runExclusive(async () => {
-      for (const part of parts) await this.#updateBits(part, false);
+      for (const part of parts) {
+        this.#setFull(part.index, false);
+        await this.#updateBits(part, false);
+      }
     });
   }
 
@@ -264,17 +270,43 @@ export class BochsImage implements DriverImage {
     await Promise.all(
       existing.map(async (part) => {
         const start = slotOffset(this.geometry, part.slot, part.index);
-        const [bits] = await Promise.all([
-          this.#readBits(start, part),
-          writeSource(this.source, iov.slices(part.at, part.length), start + bitmapArea + part.within),
-        ]);
-        const first = part.within / SECTOR_SIZE;
-        if (!allBits(bits.bytes, first - bits.firstByte * 8, first - bits.firstByte * 8 + part.length / SECTOR_SIZE)) {
-          clear.push(part);
+        const data = writeSource(this.source, iov.slices(part.at, part.length), start + bitmapArea + part.within);
+        if (this.#isFull(part.index)) {
+          await data; // every bit is set already: the common overwrite is one pwrite
+          return;
         }
+        const [written] = await Promise.all([this.#learnBits(start, part), data]);
+        if (!written) clear.push(part);
       }),
     );
     return clear;
+  }
+
+  /**
+   * Reads the whole bitmap of a part's extent (at most 2048 bytes), under the lock so that
+   * no zeroing of the extent runs meanwhile, and remembers an extent whose every bit is set.
+   * Returns whether every sector of the part was written already.
+   */
+  #learnBits(slotStart: number, part: WritePart): Promise<boolean> {
+    return this.#lock.runExclusive(async () => {
+      const sectors = this.geometry.extentSize / SECTOR_SIZE;
+      const bytes = new Uint8Array(Math.ceil(sectors / 8));
+      await this.source.read(bytes, slotStart);
+      if (allBits(bytes, 0, sectors)) this.#setFull(part.index, true);
+      const first = part.within / SECTOR_SIZE;
+      return allBits(bytes, first, first + part.length / SECTOR_SIZE);
+    });
+  }
+
+  /** Extents known to have every bit set (bit `index % 8` of byte `index / 8`), so an overwrite reads no bitmap. */
+  #isFull(index: number): boolean {
+    return (((this.#full[index >> 3] ?? 0) >> (index & 7)) & 1) === 1;
+  }
+
+  #setFull(index: number, full: boolean): void {
+    const mask = 1 << (index & 7);
+    const byte = this.#full[index >> 3] ?? 0;
+    this.#full[index >> 3] = full ? byte | mask : byte & ~mask;
   }
 
   /** The catalog entries of new slots, consecutive entries in one write; then the in-memory catalog. */
@@ -288,7 +320,10 @@ export class BochsImage implements DriverImage {
       const view = new DataView(bytes.buffer);
       for (const [i, part] of run.entries()) view.setUint32(4 * i, part.slot, true);
       await writeSource(this.source, [bytes], this.header.headerSize + 4 * (run[0] as WritePart).index);
-      for (const part of run) this.catalog[part.index] = part.slot;
+      for (const part of run) {
+        this.catalog[part.index] = part.slot;
+        if (part.within === 0 && part.length === this.geometry.extentSize) this.#setFull(part.index, true);
+      }
       k = end;
     }
   }

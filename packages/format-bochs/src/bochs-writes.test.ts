@@ -139,6 +139,42 @@ describe('Bochs writes', () => {
     expect(await read(image, 1024, 1536)).toEqual(Uint8Array.from([...sectors(2, 2), ...sectors(1, 3)]));
   });
 
+  it('remembers extents whose every bit is set: a second overwrite reads no bitmap, and a discard forgets it', async () => {
+    class CountingReads extends PowerLossSource {
+      reads = 0;
+      override read(buffer: Uint8Array, position: number) {
+        this.reads++;
+        return super.read(buffer, position);
+      }
+    }
+    const source = new CountingReads(
+      buildBochsImage({ ...EMPTY_BOCHS_SPEC, writes: [{ offset: 0, data: sectors(8, 1) }] }),
+      { maxDelay: 0 },
+    );
+    const image = await driver.open(source, { writable: true, options: {} });
+    source.reads = 0;
+    await driver.write(image, 512, [sectors(1, 2)]);
+    expect(source.reads).toBe(1); // the extent's bitmap, learnt whole: all set
+    await driver.write(image, 1024, [sectors(1, 3)]);
+    expect(source.reads).toBe(1); // none more
+    await driver.discard(image, 2048, 512);
+    source.reads = 0;
+    const from = source.point;
+    await driver.write(image, 2048, [sectors(1, 4)]);
+    expect(source.reads).toBeGreaterThan(0); // forgotten: read, the bit found clear, set after a barrier
+    expect(log(source, from)).toEqual(['write 5120+512', 'flush-start', 'flush-done', 'write 2560+1']);
+    expect(await read(image, 0, 4096)).toEqual(
+      Uint8Array.from([
+        ...sectors(1, 1),
+        ...sectors(1, 2),
+        ...sectors(1, 3),
+        ...sectors(1, 1),
+        ...sectors(1, 4),
+        ...sectors(3, 1),
+      ]),
+    );
+  });
+
   it('sets clear bits of an allocated extent only after a barrier that follows the data, rewriting only that byte', async () => {
     const big = buildBochsImage({ diskSize: 1 << 24, catalogSize: 512, bitmapSize: 8, extentSize: 32768 });
     const { source, image } = await openImage(big);

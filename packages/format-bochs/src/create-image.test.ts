@@ -64,4 +64,10 @@ describe('Bochs create', () => {
     await expect(create(2 ** 43 + 512)).rejects.toThrow('too large for a Bochs image');
     expect((await create(2 ** 43)).length).toBe(512 + 4 * 1048576);
   });
+
+  it('leaves no tail of a target that was not empty', async () => {
+    const target = new PowerLossSource(new Uint8Array(100_000).fill(0x77));
+    await driver.create(target, { virtualSize: 10321920, options: {} });
+    expect(Buffer.from(target.bytes()).equals(Buffer.from(buildBochsImage({ diskSize: 10321920 })))).toBe(true);
+  });
 });

@@ -28,6 +28,8 @@ export async function createImage(target: ByteSource, { virtualSize, options }: 
   image.fill(UNALLOCATED & 0xff, HEADER_SIZE);
   if (!target.write) throw new ReadOnlyError('The target of the new image cannot be written');
   await target.write(image, 0);
+  // A target that was not empty keeps no tail: it would read as orphan slots.
+  if (target.size > image.length) await target.truncate?.(image.length);
 }
 
 /** A size as qemu-img's -o takes it: bytes, or with a k, M, G suffix (powers of 1024). */

@@ -18,7 +18,7 @@ import {
 import { seededBytes } from './disk-contents.js';
 import { bximageCreatedSize } from './image-set.js';
 import { createWithLibrary, editWithLibrary, sameExceptRange } from './library-bochs.js';
-import { makeScratchDir, removeScratchDir } from './peers.js';
+import { bximageCreate, makeScratchDir, removeScratchDir } from './peers.js';
 
 const SECTOR = 512;
 const SIZE = bximageCreatedSize(10); // 20 cylinders of 16 * 63 sectors; 16 KiB extents
@@ -150,5 +150,47 @@ describeEmulator('Bochs 2.7 reads and writes the growing images vdisk makes', ()
       const expected = ours.subarray(lba * SECTOR, (lba + count) * SECTOR);
       expect({ lba, same: Buffer.from(seen[i] as Uint8Array).equals(expected) }).toEqual({ lba, same: true });
     });
+  });
+
+  // The harness itself, on Bochs's plainest modes, with no vdisk code in the loop: what the
+  // formats and family helpers build on.
+  it('the harness: a guest reads a flat disk as its bytes, and its writes land where it says', async () => {
+    const path = join(dir, 'flat.img');
+    const bytes = new Uint8Array(seededBytes('flat', SIZE));
+    await writeFile(path, bytes);
+    const ranges: SectorRange[] = [
+      { lba: 0, count: 2 },
+      { lba: 777, count: 3 },
+      { lba: LAST, count: 1 },
+    ];
+    const seen = await bochsReadSectors({ path, mode: 'flat', size: SIZE }, ranges);
+    ranges.forEach(({ lba, count }, i) => {
+      expect(Buffer.from(seen[i] as Uint8Array).equals(bytes.subarray(lba * SECTOR, (lba + count) * SECTOR))).toBe(
+        true,
+      );
+    });
+    await bochsWriteSectors({ path, mode: 'flat', size: SIZE }, [{ lba: 9, count: 2 }]);
+    const after = await readFile(path);
+    expect(after.subarray(9 * SECTOR, 10 * SECTOR).equals(guestSector(9))).toBe(true);
+    expect(after.subarray(10 * SECTOR, 11 * SECTOR).equals(guestSector(10))).toBe(true);
+    expect(after.subarray(11 * SECTOR).equals(bytes.subarray(11 * SECTOR))).toBe(true);
+  });
+
+  it('the harness: an undoable disk writes to its journal and leaves the base alone', async () => {
+    const base = join(dir, 'base.img');
+    const journal = join(dir, 'base.journal');
+    const bytes = new Uint8Array(seededBytes('base', SIZE));
+    await writeFile(base, bytes);
+    await bochsWriteSectors({ path: base, mode: 'undoable', size: SIZE, journal }, [{ lba: 3, count: 1 }]);
+    expect(Buffer.from(await readFile(base)).equals(bytes)).toBe(true);
+    const [seen] = await bochsReadSectors({ path: base, mode: 'undoable', size: SIZE, journal }, [
+      { lba: 2, count: 3 },
+    ]);
+    const expected = Uint8Array.from([...bytes.subarray(1024, 1536), ...guestSector(3), ...bytes.subarray(2048, 2560)]);
+    expect(Buffer.from(seen as Uint8Array).equals(expected)).toBe(true);
+    // And a growing image bximage made reads as zeros.
+    const empty = await bximageCreate(join(dir, 'bximage-empty.bochs'), '10M');
+    const [zeros] = await bochsReadSectors({ path: empty, mode: 'growing', size: SIZE }, [{ lba: 100, count: 2 }]);
+    expect(zeros).toEqual(new Uint8Array(1024));
   });
 });
