@@ -225,6 +225,34 @@ describe('vdisk serve', () => {
     client.destroy();
   }, 20_000);
 
+  it('--snapshot serves writes from a temporary overlay and leaves the image as it was', async () => {
+    const original = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < original.length; i++) original[i] = (i * 31) & 0xff;
+    const image = join(dir, 'snapshot.raw');
+    await writeFile(image, original);
+    const socket = join(dir, 'snapshot.sock');
+    const served = await serve(['-f', 'raw', '--snapshot', '--socket', socket, image]);
+    expect(served.stderr()).toContain(`vdisk: serving ${image} (raw, snapshot, read-write) on `);
+    const client = await RawNbdClient.connect(socket);
+    const { flags } = await client.handshake({ structured: false });
+    expect(flags & P.TFLAG_READ_ONLY).toBe(0);
+    client.request(P.CMD_WRITE, 1000, 70000, P.CMD_FLAG_FUA, Buffer.alloc(70000, 0xab));
+    expect(await client.reply()).toMatchObject({ error: 0 });
+    client.request(P.CMD_WRITE_ZEROES, 131072, 65536);
+    expect(await client.reply()).toMatchObject({ error: 0 });
+    const expected = Buffer.from(original);
+    expected.fill(0xab, 1000, 71000);
+    expected.fill(0, 131072, 196608);
+    client.request(P.CMD_READ, 0, expected.length);
+    const read = await client.reply(expected.length);
+    expect(read.kind === 'simple' && read.data?.equals(expected)).toBe(true);
+    client.request(P.CMD_FLUSH, 0, 0);
+    expect(await client.reply()).toMatchObject({ error: 0 });
+    client.destroy();
+    expect((await served.stop()).code).toBe(0);
+    expect((await readFile(image)).equals(original)).toBe(true);
+  });
+
   it('lists the export under its name and refuses another name', async () => {
     const image = await rawImage('list.raw', 4096);
     const socket = join(dir, 'list.sock');
