@@ -3,7 +3,7 @@ import { constants, type Stats } from 'node:fs';
 import { access, chmod, chown, lstat, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { InvalidArgumentError, SystemError } from '@vdisk/core';
-import { FileSource, toSystemError } from '@vdisk/core/node';
+import { decodeFileName, FileSource, fileSystemPath as fsPath, toSystemError } from '@vdisk/core/node';
 import { addTemporary, forgetTemporary } from './temporary-files.js';
 
 /**
@@ -29,18 +29,20 @@ const MAX_SYMLINKS = 40;
  */
 export async function inspectDestination(name: string): Promise<Destination> {
   if (name === '-') return { kind: 'stdout', name };
+  // QEMU's words, as for a source; resolve('') would be the current directory.
+  if (name === '') throw new InvalidArgumentError("Could not open '': The 'file' block driver requires a file name");
   try {
     const { path, existing } = await followSymlinks(resolve(name));
     if (!existing) {
-      const parent = await stat(dirname(path));
+      const parent = await stat(fsPath(dirname(path)));
       if (!parent.isDirectory()) throw Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' });
-      await access(dirname(path), constants.W_OK);
+      await access(fsPath(dirname(path)), constants.W_OK);
       return { kind: 'file', name, path };
     }
     if (existing.isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
     if (existing.isBlockDevice()) return { kind: 'block-device', name, path, existing };
     if (!existing.isFile()) throw new SystemError('Not a regular file or block device', undefined, { filename: name });
-    await access(dirname(path), constants.W_OK);
+    await access(fsPath(dirname(path)), constants.W_OK);
     return { kind: 'file', name, path, existing };
   } catch (error) {
     throw error instanceof SystemError ? error : toSystemError(error, name);
@@ -53,22 +55,25 @@ async function followSymlinks(start: string): Promise<{ path: string; existing?:
   for (let hops = 0; ; hops++) {
     let entry: Stats;
     try {
-      entry = await lstat(path);
+      entry = await lstat(fsPath(path));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path };
       throw error;
     }
-    if (!entry.isSymbolicLink()) return { path: await realpath(path), existing: entry };
+    // Paths go to fs as bytes and come back as bytes: a name that is not UTF-8 stays itself.
+    if (!entry.isSymbolicLink()) {
+      return { path: decodeFileName(await realpath(fsPath(path), { encoding: 'buffer' })), existing: entry };
+    }
     if (hops >= MAX_SYMLINKS) throw Object.assign(new Error('ELOOP'), { code: 'ELOOP' });
     // A dangling link is written through, as open(O_CREAT) would: its target is created.
-    path = resolve(dirname(path), await readlink(path));
+    path = resolve(dirname(path), decodeFileName(await readlink(fsPath(path), { encoding: 'buffer' })));
   }
 }
 
 /** Refuses a destination that is the source itself, by name, symlink or hard link. */
 export async function refuseToOverwriteSource(source: string, destination: Destination): Promise<void> {
   if (destination.kind === 'stdout' || !destination.existing) return;
-  const from = await stat(source);
+  const from = await stat(fsPath(source));
   if (from.dev === destination.existing.dev && from.ino === destination.existing.ino) {
     throw new InvalidArgumentError('Refusing to overwrite the source image', { filename: destination.name });
   }
@@ -121,16 +126,16 @@ export class PendingFile {
     try {
       if (existing) {
         // The owner first: chown clears the set-user-ID and set-group-ID bits that chmod then sets.
-        await chown(this.path, existing.uid, existing.gid).catch(async (error: NodeJS.ErrnoException) => {
+        await chown(fsPath(this.path), existing.uid, existing.gid).catch(async (error: NodeJS.ErrnoException) => {
           if (error.code !== 'EPERM') throw error;
           // Not root: keep at least the group when the user is in it; otherwise the file is ours.
-          await chown(this.path, -1, existing.gid).catch(() => {});
+          await chown(fsPath(this.path), -1, existing.gid).catch(() => {});
         });
-        await chmod(this.path, existing.mode & 0o7777);
+        await chmod(fsPath(this.path), existing.mode & 0o7777);
       } else {
-        await chmod(this.path, 0o644 & ~process.umask());
+        await chmod(fsPath(this.path), 0o644 & ~process.umask());
       }
-      await rename(this.path, target);
+      await rename(fsPath(this.path), fsPath(target));
     } catch (error) {
       await this.abandon();
       throw toSystemError(error, name);
@@ -144,7 +149,7 @@ export class PendingFile {
     if (this.#done) return;
     this.#done = true;
     await this.source.close().catch(() => {});
-    await unlink(this.path).catch(() => {});
+    await unlink(fsPath(this.path)).catch(() => {});
     forgetTemporary(this.path);
   }
 }

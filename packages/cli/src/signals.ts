@@ -10,7 +10,7 @@ import { debug } from './debug-mode.js';
 import { removeTemporariesSync } from './temporary-files.js';
 
 /** How long an interrupted command may take to clean up. */
-const GRACE_MS = 1000;
+const GRACE_MS = 2000;
 
 const controller = new AbortController();
 let received: NodeJS.Signals | undefined;

@@ -1,4 +1,5 @@
 import { unlinkSync } from 'node:fs';
+import { fileSystemPath } from '@vdisk/core/node';
 
 /**
  * The temporary files a running command has made (convert's and create's output before its
@@ -23,7 +24,7 @@ export function forgetTemporary(path: string): void {
 export function removeTemporariesSync(): void {
   for (const path of temporaries) {
     try {
-      unlinkSync(path);
+      unlinkSync(fileSystemPath(path));
     } catch {
       // already gone
     }

@@ -70,7 +70,7 @@ export {
   type RegistryOptions,
 } from './registry.js';
 export { createRegistry, driversOf } from './registry-container.js';
-export { parseSize } from './size.js';
+export { parseSize, type SizeParse, strtosz } from './size.js';
 export { BLOCK_DRIVER } from './tokens.js';
 export { type TrackedRequest, TrackedRequests } from './tracked-requests.js';
 export { unsafeCacheSource } from './unsafe-cache-source.js';

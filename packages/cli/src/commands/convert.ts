@@ -6,13 +6,13 @@ import {
   isVdiskError,
   type Registry,
   SystemError,
+  strtosz,
   UnknownFormatError,
 } from '@vdisk/core';
 import { createReadStream, FileSource, openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { type Destination, inspectDestination, PendingFile, refuseToOverwriteSource } from '../destination.js';
 import { type Progress, startProgress } from '../progress.js';
-import { parseSize } from '../size-suffix.js';
 
 export interface ConvertOptions {
   format?: string;
@@ -83,7 +83,7 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
  */
 function sparseSize(text: string | undefined, format: string): number {
   if (text === undefined) return format.startsWith('bochs') ? 512 : 4096; // bochs, bochs-sparse, bochs-redolog
-  const parsed = parseSize(text);
+  const parsed = strtosz(text);
   if (!parsed.ok && parsed.error === 'EINVAL') {
     throw new InvalidArgumentError(
       'Invalid buffer size for sparse output specified. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.',

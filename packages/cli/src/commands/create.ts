@@ -1,9 +1,8 @@
-import { InvalidArgumentError, isVdiskError, SystemError, UnknownFormatError } from '@vdisk/core';
+import { InvalidArgumentError, isVdiskError, SystemError, strtosz, UnknownFormatError } from '@vdisk/core';
 import { FileSource } from '@vdisk/core/node';
 import { type CreateBaseOptions, creationBase } from '../create-base.js';
 import { defaultRegistry } from '../default-registry.js';
 import { inspectDestination, PendingFile } from '../destination.js';
-import { parseSize } from '../size-suffix.js';
 
 export interface CreateOptions extends CreateBaseOptions {
   format?: string;
@@ -76,7 +75,7 @@ export async function createCommand(filename: string, size: string | undefined, 
 
 /** qemu-img create's size argument (cvtnum_full "image size"), up to what vdisk holds exactly: 2^53 - 1. */
 function imageSize(text: string): number {
-  const parsed = parseSize(text);
+  const parsed = strtosz(text);
   if (!parsed.ok && parsed.error === 'EINVAL') {
     throw new InvalidArgumentError(
       'Invalid image size specified. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.',

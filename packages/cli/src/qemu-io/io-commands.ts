@@ -1,7 +1,6 @@
 import { open } from 'node:fs/promises';
-import { DEFAULT_MAP_WINDOW, isVdiskError, OutOfRangeError } from '@vdisk/core';
-import { toSystemError } from '@vdisk/core/node';
-import { parseSize } from '../size-suffix.js';
+import { DEFAULT_MAP_WINDOW, isVdiskError, OutOfRangeError, strtosz } from '@vdisk/core';
+import { fileSystemPath, toSystemError } from '@vdisk/core/node';
 import { getopt } from './getopt.js';
 import type { IoDevice } from './io-device.js';
 import { dumpLines, reportLines, sizeString } from './report.js';
@@ -44,7 +43,7 @@ const INT64_MAX = (1n << 63n) - 1n;
 
 /** qemu-io's cvtnum and print_cvtnum_err: a size with suffixes, or the line saying why not. */
 async function number(context: IoContext, word: string): Promise<bigint | undefined> {
-  const parsed = parseSize(word);
+  const parsed = strtosz(word);
   if (parsed.ok && parsed.value <= INT64_MAX) return parsed.value;
   const why =
     !parsed.ok && parsed.error === 'EINVAL'
@@ -184,7 +183,7 @@ async function bytesFromFile(context: IoContext, path: string, length: number): 
   const buffer = new Uint8Array(length);
   let filled = 0;
   try {
-    const handle = await open(path, 'r');
+    const handle = await open(fileSystemPath(path), 'r');
     try {
       while (filled < length) {
         const { bytesRead } = await handle.read(buffer, filled, length - filled, null);
