@@ -202,7 +202,7 @@ describe('vdisk serve', () => {
     expect((await readFile(image)).equals(bytes)).toBe(true);
   });
 
-  it('on SIGTERM waits past the usual 1 s grace for a client that does not take its replies, then exits 0', async () => {
+  it('on SIGTERM waits past the usual grace for a client that does not take its replies, then exits 0', async () => {
     const MiB = 1024 * 1024;
     const image = join(dir, 'stuck.raw');
     await writeFile(image, '');
@@ -219,7 +219,7 @@ describe('vdisk serve', () => {
     const start = Date.now();
     const { code, stderr } = await served.stop('SIGTERM');
     expect(code).toBe(0);
-    expect(Date.now() - start).toBeGreaterThan(1500); // it was not cut off by the 1 s grace
+    expect(Date.now() - start).toBeGreaterThan(2500); // it was not cut off by the usual 2 s grace
     expect(stderr).toMatch(/connection 1 from unix socket: .*closed by the server/);
     expect((await readFile(image)).subarray(0, 4096).equals(Buffer.alloc(4096, 0x42))).toBe(true);
     client.destroy();
