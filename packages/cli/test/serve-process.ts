@@ -1,6 +1,13 @@
 /** Runs the built `vdisk serve` in the background, for the CLI and interop tests. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { afterAll } from 'vitest';
 import { VDISK } from './vdisk-process.js';
+
+/** Servers still running: a test that failed before stopping its server leaves none behind. */
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 /** A running `vdisk serve`. */
 export interface Served {
@@ -19,7 +26,13 @@ export function serve(args: readonly string[], globalArgs: readonly string[] = [
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`vdisk serve did not start:\n${stderr}`)), 20_000);
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {

@@ -173,6 +173,31 @@ describeNbdInterop('vdisk serve to QEMU and libnbd clients', () => {
     });
   }
 
+  it("--snapshot over a Bochs image with holes: the map and the bytes are the image's where unwritten (its data is no hole)", async () => {
+    const image = images[0] as InteropImage;
+    const before = await readFile(image.path);
+    const served = await serve(['-f', 'bochs', '--snapshot', ...listenArgs('tcp', dir), image.path]);
+    const map = JSON.parse((await qemuImg('map', '--output=json', served.uri)).stdout);
+    expect(normalizeMap(map)).toEqual(await vdiskMap(image.path, 'bochs'));
+    const io = await run('qemu-io', [
+      '-f',
+      'raw',
+      ...['write -P 0x5a 0 1M', 'write -z 2M 64k', 'read -P 0x5a 0 1M', 'read -P 0 2M 64k'].flatMap((c) => ['-c', c]),
+      served.uri,
+    ]);
+    expect(io.stdout).not.toContain('failed');
+    expect(io.stdout.match(/^read \d+\/\d+ bytes/gm)?.length).toBe(2);
+    // Outside what was written it still reads as the image: the base's data, through the overlay.
+    const copy = join(dir, 'snapshot-view.raw');
+    expect((await qemuImg('convert', '-O', 'raw', served.uri, copy)).code).toBe(0);
+    const expected = await readFile(image.raw);
+    expected.fill(0x5a, 0, MiB);
+    expected.fill(0, 2 * MiB, 2 * MiB + 65536);
+    expect((await readFile(copy)).equals(expected)).toBe(true);
+    expect((await served.stop()).code).toBe(0);
+    expect((await readFile(image.path)).equals(before)).toBe(true);
+  });
+
   it('nbdcopy writes a raw file into a served Bochs image, which then checks clean and reads back', async () => {
     const image = images[0] as InteropImage;
     const target = join(dir, 'nbdcopy-target.bochs');
