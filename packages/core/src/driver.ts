@@ -15,6 +15,13 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   /** A short human description of the format. */
   readonly description?: string;
   /**
+   * QEMU's `supports_backing`: the format can have a parent (VMDK, Bochs redologs and sparse
+   * layers). Then a run it does not hold is `present: false, zero: true` in the map even
+   * when it has no parent; in a format without one, such a run is `present: true, zero:
+   * true` (qemu-img map of a VDI or VHD hole).
+   */
+  readonly supportsBacking?: boolean;
+  /**
    * How sure the driver is that these bytes are its format: 0 (not mine) to 100 (certain).
    * `firstSector` is the first 512 bytes of the file, zero-padded when the file is shorter.
    * `context` adds the file's name and its last sector, for a format whose signature is at

@@ -101,6 +101,7 @@ export class RedologImage extends BochsImage {
 export class BochsRedologDriver implements BlockDriver<RedologImage> {
   readonly name = 'bochs-redolog';
   readonly description = 'Bochs undoable or volatile redolog over a base image';
+  readonly supportsBacking = true;
 
   probe(firstSector: Uint8Array): number {
     return isBochsRedologHeader(firstSector) ? 100 : 0;

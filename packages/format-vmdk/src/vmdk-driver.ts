@@ -40,6 +40,8 @@ const MAX_REQUEST = 2n ** 63n;
 export class VmdkDriver implements BlockDriver<VmdkImage> {
   readonly name = 'vmdk';
   readonly description = 'VMware disk image (VMDK), monolithicSparse';
+  /** A VMDK may have a parent (parentCID): qemu-img map calls its unallocated grains not present. */
+  readonly supportsBacking = true;
 
   /**
    * 100 for the sparse magic `KDMV` or the old `COWD`, or for a text descriptor (comment and

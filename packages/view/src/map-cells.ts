@@ -29,7 +29,8 @@ export interface MapRunLike {
 export function runKind(run: MapRunLike): MapKind {
   if ((run.depth ?? 0) > 0 && (run.data || run.present)) return 'base';
   if (run.data) return 'data';
-  return run.allocated || (run.present && run.zero) ? 'zero' : 'hole';
+  // A hole of a format without a parent is present and zero too: only `allocated` says zeros were written.
+  return run.allocated ? 'zero' : 'hole';
 }
 
 /** At most this many cells: a 64 x 64 grid, whatever the disk's size. */

@@ -46,7 +46,10 @@ describe('mapRuns', () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     try {
-      expect(await all(mapRuns(device))).toEqual([{ offset: 0, length: 8 * 2 ** 40, data: false }]);
+      expect(await all(mapRuns(device))).toEqual([
+        // A Bochs growing image has no parent: its holes are present zeros (qemu-img's model).
+        { offset: 0, length: 8 * 2 ** 40, depth: 0, present: true, zero: true, data: false },
+      ]);
     } finally {
       clearInterval(timer);
     }
