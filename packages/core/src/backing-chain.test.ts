@@ -62,6 +62,7 @@ class LayerImage implements DriverImage {
 
 const layerDriver: BlockDriver<LayerImage> = {
   name: 'layer',
+  supportsBacking: true,
   probe: (sector) => (sector[0] === 0x4c && sector[1] === 0x41 && sector[2] === 0x59 && sector[3] === 0x52 ? 100 : 0),
   async open(source, options) {
     const header = new Uint8Array(SECTOR);
@@ -158,7 +159,7 @@ describe('backing chains', () => {
     expect([...(await device.read(3 * SECTOR - 2, 4))]).toEqual([0x22, 0x22, 0x33, 0x33]);
     expect(await mapOf(device)).toEqual([
       { offset: 0, length: 512, depth: 0, present: true, zero: false, data: true, fileOffset: 512 },
-      { offset: 512, length: 512, depth: 0, present: true, zero: true, data: false },
+      { offset: 512, length: 512, depth: 0, present: true, zero: true, data: false, allocated: true },
       { offset: 1024, length: 512, depth: 1, present: true, zero: false, data: true, fileOffset: 1536 },
       { offset: 1536, length: 512, depth: 2, present: true, zero: false, data: true },
     ]);
@@ -181,7 +182,7 @@ describe('backing chains', () => {
       backingOpener: opener,
     });
     expect(await mapOf(device)).toEqual([
-      { offset: 0, length: 1536, depth: 1, present: false, zero: true, data: false, hole: true },
+      { offset: 0, length: 1536, depth: 1, present: false, zero: true, data: false },
       { offset: 1536, length: 512, depth: 0, present: true, zero: false, data: true, fileOffset: 2048 },
     ]);
     expect(await device.read(0, 1536)).toEqual(new Uint8Array(1536));
@@ -198,18 +199,29 @@ describe('backing chains', () => {
     expect([...new Set(bytes.subarray(SECTOR))]).toEqual([0]);
     expect(await mapOf(device)).toEqual([
       { offset: 0, length: 512, depth: 1, present: true, zero: false, data: true },
-      { offset: 512, length: 512, depth: 0, present: false, zero: true, data: false, hole: true },
+      { offset: 512, length: 512, depth: 0, present: false, zero: true, data: false },
     ]);
     await device.close();
   });
 
-  it('an image without a parent maps its holes as present zeros', async () => {
+  it('holes without a parent: not present in a format that can have one, present zeros otherwise', async () => {
     const device = await registry.open(new MemorySource(layer(2, '', [0, 1], () => 5)));
     expect(await mapOf(device)).toEqual([
-      { offset: 0, length: 512, depth: 0, present: true, zero: true, data: false, hole: true },
+      { offset: 0, length: 512, depth: 0, present: false, zero: true, data: false },
       { offset: 512, length: 512, depth: 0, present: true, zero: false, data: true, fileOffset: 1024 },
     ]);
     await device.close();
+    const flat = new Registry([{ ...layerDriver, supportsBacking: false }]);
+    const noParents = await flat.open(new MemorySource(layer(2, '', [0, 1], () => 5)));
+    expect((await mapOf(noParents))[0]).toEqual({
+      offset: 0,
+      length: 512,
+      depth: 0,
+      present: true,
+      zero: true,
+      data: false,
+    });
+    await noParents.close();
   });
 
   it('refuses a loop with a typed error and closes what it opened', async () => {

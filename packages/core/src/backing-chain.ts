@@ -116,12 +116,8 @@ export interface MapRun {
   zero: boolean;
   /** Holds data in layer `depth`. */
   data: boolean;
-  /**
-   * No layer holds the run: it reads as zeros because nothing was ever written there (a
-   * Bochs extent never allocated), not because a layer says so (a VMDK zeroed grain).
-   * qemu-img map cannot tell the two apart in a format without a parent; a picture can.
-   */
-  hole?: boolean;
+  /** Allocated in layer `depth` as zeros (the driver's `allocated`), where a hole of a format without a parent looks the same. */
+  allocated?: boolean;
   /** For data runs that lie contiguously in layer `depth`'s file: where the run starts there. */
   fileOffset?: number;
 }
@@ -130,8 +126,9 @@ export interface MapRun {
  * The chain's map of `[offset, offset + length)` (QEMU's qemu-img map get_block_status):
  * data and zero-allocated runs where a layer holds them, walking down for what a layer does
  * not. A run no layer holds is `present: false, zero: true` at the depth of the last layer
- * asked, where a base could have supplied it; in an image without a parent a hole is
- * `present: true, zero: true, data: false`, as qemu-img prints VDI and VHD holes.
+ * asked when that layer's format can have a parent (`supportsBacking`, QEMU's
+ * supports_backing); in a format without one a hole is `present: true, zero: true, data:
+ * false`, as qemu-img prints VDI and VHD holes.
  */
 export async function chainStatus(
   device: BlockDevice,
@@ -149,31 +146,22 @@ export async function chainStatus(
       result.push(mapped);
       continue;
     }
-    const hole = { offset: run.offset, length: run.length, depth, present: true, zero: true, data: false };
-    const parent = device.backing?.device;
+    const hole: MapRun = { offset: run.offset, length: run.length, depth, present: true, zero: true, data: false };
     if (run.allocated) {
-      result.push(hole);
+      result.push({ ...hole, allocated: true });
       continue;
     }
-    if (!parent && depth === 0 && !device.driver.supportsBacking) {
-      result.push({ ...hole, hole: true });
-      continue;
-    }
+    const parent = device.backing?.device;
     if (!parent) {
-      result.push({ ...hole, present: false, hole: true });
+      // QEMU's block layer: not present only where the format could have had a parent.
+      result.push(device.driver.supportsBacking ? { ...hole, present: false } : hole);
       continue;
     }
     const inParent = Math.max(0, Math.min(run.length, parent.virtualSize - run.offset));
     result.push(...(await chainStatus(parent, run.offset, inParent, options, depth + 1)));
     // Past the parent's end: zeros that no layer holds (QEMU: BDRV_BLOCK_ZERO, not allocated).
     if (inParent < run.length) {
-      result.push({
-        ...hole,
-        offset: run.offset + inParent,
-        length: run.length - inParent,
-        present: false,
-        hole: true,
-      });
+      result.push({ ...hole, offset: run.offset + inParent, length: run.length - inParent, present: false });
     }
   }
   return result;
@@ -189,7 +177,7 @@ export function appendMapRun(runs: MapRun[], run: MapRun): void {
     last.present === run.present &&
     last.zero === run.zero &&
     last.data === run.data &&
-    Boolean(last.hole) === Boolean(run.hole) &&
+    Boolean(last.allocated) === Boolean(run.allocated) &&
     (last.fileOffset === undefined
       ? run.fileOffset === undefined
       : run.fileOffset !== undefined && last.fileOffset + last.length === run.fileOffset)

@@ -15,10 +15,10 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   /** A short human description of the format. */
   readonly description?: string;
   /**
-   * The format can have a parent (QEMU's BlockDriver.supports_backing: VMDK, Bochs redologs
-   * and sparse layers). Then what an image does not hold is `present: false` in the map even
-   * without a parent, as qemu-img prints it; in formats without parents (raw, Bochs growing,
-   * VDI, VHD here) it is present zeros.
+   * QEMU's `supports_backing`: the format can have a parent (VMDK, Bochs redologs and sparse
+   * layers). Then a run it does not hold is `present: false, zero: true` in the map even
+   * when it has no parent; in a format without one, such a run is `present: true, zero:
+   * true` (qemu-img map of a VDI or VHD hole).
    */
   readonly supportsBacking?: boolean;
   /**

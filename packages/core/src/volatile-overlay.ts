@@ -162,6 +162,7 @@ class OverlayImage implements DriverImage {
 /** The overlay's driver: only ever used through `createVolatileOverlay`, never registered or probed. */
 const overlayDriver: BlockDriver<OverlayImage> = {
   name: 'overlay',
+  supportsBacking: true,
   description: 'Temporary overlay over an open image (QEMU -snapshot)',
   probe: () => 0,
   open: async () => {

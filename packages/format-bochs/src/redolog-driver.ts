@@ -101,7 +101,6 @@ export class RedologImage extends BochsImage {
 export class BochsRedologDriver implements BlockDriver<RedologImage> {
   readonly name = 'bochs-redolog';
   readonly description = 'Bochs undoable or volatile redolog over a base image';
-  /** Its images can have a parent: what one does not hold maps as `present: false`, as qemu-img shows it. */
   readonly supportsBacking = true;
 
   probe(firstSector: Uint8Array): number {

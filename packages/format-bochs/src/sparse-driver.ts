@@ -35,6 +35,7 @@ const MAX_LISTED_PROBLEMS = 1000;
 export class BochsSparseDriver implements BlockDriver<SparseImage> {
   readonly name = 'bochs-sparse';
   readonly description = 'Bochs sparse (paged) disk image, with layers';
+  readonly supportsBacking = true;
 
   /** 100 on the magic and a known version (sparse_image_t::check_format), else 0. */
   probe(firstSector: Uint8Array): number {

@@ -40,7 +40,7 @@ const MAX_REQUEST = 2n ** 63n;
 export class VmdkDriver implements BlockDriver<VmdkImage> {
   readonly name = 'vmdk';
   readonly description = 'VMware disk image (VMDK), monolithicSparse';
-  /** Its images can have a parent: what one does not hold maps as `present: false`, as qemu-img shows it. */
+  /** A VMDK may have a parent (parentCID): qemu-img map calls its unallocated grains not present. */
   readonly supportsBacking = true;
 
   /**

@@ -46,7 +46,9 @@ describe('runKind', () => {
     [{ data: false }, 'hole'],
     // A backing chain's map (depth, present, zero: qemu-img map's fields).
     [{ depth: 0, present: true, zero: false, data: true }, 'data'],
-    [{ depth: 0, present: true, zero: true, data: false }, 'zero'],
+    // Present zeros: written as zeros (allocated), or a hole of a format that has no parents.
+    [{ depth: 0, present: true, zero: true, data: false, allocated: true }, 'zero'],
+    [{ depth: 0, present: true, zero: true, data: false }, 'hole'],
     [{ depth: 1, present: true, zero: false, data: true }, 'base'],
     [{ depth: 1, present: true, zero: true, data: false }, 'base'],
     [{ depth: 1, present: false, zero: true, data: false }, 'hole'],

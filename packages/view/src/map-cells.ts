@@ -22,8 +22,6 @@ export interface MapRunLike {
   depth?: number;
   present?: boolean;
   zero?: boolean;
-  /** No layer holds the run (core's MapRun): drawn as a hole even where qemu-img says present zeros. */
-  hole?: boolean;
   fileOffset?: number;
 }
 
@@ -31,8 +29,8 @@ export interface MapRunLike {
 export function runKind(run: MapRunLike): MapKind {
   if ((run.depth ?? 0) > 0 && (run.data || run.present)) return 'base';
   if (run.data) return 'data';
-  if (run.hole) return 'hole';
-  return run.allocated || (run.present && run.zero) ? 'zero' : 'hole';
+  // A hole of a format without a parent is present and zero too: only `allocated` says zeros were written.
+  return run.allocated ? 'zero' : 'hole';
 }
 
 /** At most this many cells: a 64 x 64 grid, whatever the disk's size. */

@@ -47,7 +47,8 @@ describe('mapRuns', () => {
     const timer = setInterval(() => ticks++, 5);
     try {
       expect(await all(mapRuns(device))).toEqual([
-        { offset: 0, length: 8 * 2 ** 40, depth: 0, present: true, zero: true, data: false, hole: true },
+        // A Bochs growing image has no parent: its holes are present zeros (qemu-img's model).
+        { offset: 0, length: 8 * 2 ** 40, depth: 0, present: true, zero: true, data: false },
       ]);
     } finally {
       clearInterval(timer);
