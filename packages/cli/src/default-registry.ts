@@ -1,5 +1,5 @@
 import { type BlockDriver, Registry } from '@vdisk/core';
-import { BochsDriver } from '@vdisk/format-bochs';
+import { BochsDriver, BochsRedologDriver, BochsSparseDriver } from '@vdisk/format-bochs';
 import { RawDriver } from '@vdisk/format-raw';
 import { VdiDriver } from '@vdisk/format-vdi';
 import { VmdkDriver } from '@vdisk/format-vmdk';
@@ -22,6 +22,8 @@ export function defaultRegistry(): Registry {
   return new Registry([
     new RawDriver(),
     new BochsDriver(),
+    new BochsSparseDriver(),
+    new BochsRedologDriver(),
     new VpcDriver(),
     new VdiDriver(),
     new VmdkDriver(),

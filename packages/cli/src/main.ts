@@ -79,6 +79,11 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
       ),
     )
     .option('--force', 'replace an existing FILE', false)
+    .option(
+      '-b, --backing-file <base>',
+      "an overlay's base (bochs-redolog); its size is the image's when SIZE is not given",
+    )
+    .option('-F, --backing-format <fmt>', "the base's format (default: probe it)")
     .action(async (file: string, size: string | undefined, opts) => {
       const { createCommand } = await import('./commands/create.js');
       exitCode = await createCommand(file, size, opts);
@@ -118,6 +123,21 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     const { mapCommand } = await import('./commands/map.js');
     exitCode = await mapCommand(file, { ...opts, signal });
   });
+
+  program
+    .command('commit')
+    .description(
+      "write an overlay's sectors into its base and remove the overlay (qemu-img commit, bximage -func=commit)",
+    )
+    .argument('<file>')
+    .addOption(formatOption())
+    .addOption(openOption())
+    .option('-b, --backup', 'keep the base as BASE.orig and the overlay as FILE.orig, as bximage -b', false)
+    .action(async (file: string, opts) => {
+      failingFile = file;
+      const { commitCommand } = await import('./commands/commit.js');
+      exitCode = await commitCommand(file, { ...opts, signal });
+    });
 
   imageCommand('check', 'check the image for corruption and leaks (exit 0 clean, 2 corrupt, 3 leaks, 63 no check)')
     .addOption(
@@ -176,6 +196,11 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .addOption(formatOption())
     .addOption(openOption())
     .option('--read-only', 'serve it read-only (clients get EPERM for writes)', false)
+    .option(
+      '--snapshot',
+      'writes go to a temporary overlay, deleted on exit: the image never changes (QEMU -snapshot)',
+      false,
+    )
     .option('--socket <path>', 'listen on this Unix socket')
     .option('--port <n>', 'listen on this TCP port (0: any free port)')
     .option('--bind <addr>', 'with --port: the address to listen on (default 127.0.0.1)')

@@ -48,14 +48,14 @@ describe('vdisk probe', () => {
         filename: path('disk.bochs'),
         format: 'bochs',
         score: 100,
-        scores: { raw: 1, bochs: 100, vpc: 0, vdi: 0, vmdk: 0 },
+        scores: { raw: 1, bochs: 100, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
         guessed: false,
       },
       {
         filename: path('disk.raw'),
         format: 'raw',
         score: 1,
-        scores: { raw: 1, bochs: 0, vpc: 0, vdi: 0, vmdk: 0 },
+        scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
         guessed: true,
       },
       // A 0-byte file is raw without asking the other drivers, as QEMU does.
@@ -76,14 +76,14 @@ describe('vdisk probe', () => {
         filename: path('disk.tpf'),
         format: 'tpf',
         score: 80,
-        scores: { raw: 1, bochs: 0, vpc: 0, vdi: 0, vmdk: 0, tpf: 80 },
+        scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0, tpf: 80 },
         guessed: false,
       },
       {
         filename: path('disk.raw'),
         format: 'raw',
         score: 1,
-        scores: { raw: 1, bochs: 0, vpc: 0, vdi: 0, vmdk: 0, tpf: 0 },
+        scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0, tpf: 0 },
         guessed: true,
       },
     ]);

@@ -41,6 +41,17 @@ describe('vdisk usage', () => {
         capabilities: ['probe', 'read', 'map', 'info', 'check', 'write', 'flush', 'zero', 'discard', 'create'],
       },
       {
+        name: 'bochs-sparse',
+        description: expect.any(String),
+        capabilities: ['probe', 'read', 'map', 'info', 'check', 'write', 'flush', 'create'],
+      },
+      {
+        // No zero or discard: clearing a redolog's bit would show its base, so core writes zeros.
+        name: 'bochs-redolog',
+        description: expect.any(String),
+        capabilities: ['probe', 'read', 'map', 'info', 'check', 'write', 'flush', 'create'],
+      },
+      {
         name: 'vpc',
         description: expect.any(String),
         capabilities: ['probe', 'read', 'map', 'write', 'flush', 'zero', 'create'],
@@ -57,7 +68,7 @@ describe('vdisk usage', () => {
       },
     ]);
     const withPlugin = JSON.parse((await vdisk(['--plugin', PLUGIN, 'formats', '--output=json'])).stdout);
-    expect(withPlugin[5]).toEqual({ name: 'tpf', description: expect.any(String), capabilities: ['probe', 'read'] });
+    expect(withPlugin[7]).toEqual({ name: 'tpf', description: expect.any(String), capabilities: ['probe', 'read'] });
     const human = await vdisk(['formats']);
     expect(human.stdout).toContain('bochs');
     expect(human.stdout).toContain('capabilities: probe, read, map, info, check, write, flush, zero, discard, create');

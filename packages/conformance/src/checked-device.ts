@@ -86,5 +86,9 @@ export async function openChecked(
     };
   }
   if (check) watched.check = (img, checkOptions) => check.call(driver, img, checkOptions);
-  return { device: new BlockDevice(watched, image, made.source, { writable }), image, violations, requests };
+  // A parent, as core's chain opens it: the image checks it, then reads of what it does not hold go to it.
+  const parent = made.parent ? await made.parent() : undefined;
+  if (parent) await image.backingOpened?.(parent);
+  const backing = parent ? { device: parent, filename: 'parent', fullFilename: 'parent' } : undefined;
+  return { device: new BlockDevice(watched, image, made.source, { writable, backing }), image, violations, requests };
 }

@@ -1,4 +1,4 @@
-import type { ByteSource } from '@vdisk/core';
+import type { BlockDevice, ByteSource } from '@vdisk/core';
 
 /** An image to run the suite on, with what its virtual disk must read as. */
 export interface ConformanceImage {
@@ -23,6 +23,13 @@ export interface ConformanceImage {
    * the driver's memory). Without it, that part of the flush check is skipped.
    */
   reopen?: () => ByteSource | Promise<ByteSource>;
+  /**
+   * For a format with a parent (a backing file): opens the parent afresh, as core's chain
+   * would (read-only). The suite hands it to the image (`backingOpened`) and reads through
+   * it, so `expected` is the disk the image and its parent make together. Each call a new
+   * device: closing the image's device closes it.
+   */
+  parent?: () => Promise<BlockDevice>;
 }
 
 export type MakeImage = () => ConformanceImage | Promise<ConformanceImage>;

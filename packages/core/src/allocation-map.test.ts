@@ -22,13 +22,13 @@ describe('allocationMap', () => {
     // Windows of 2048 bytes cut every data range; the runs must come out whole.
     const runs = await collect(allocationMap(device, { window: 2048 }));
     expect(runs).toEqual([
-      { offset: 0, length: 1024, data: false },
-      { offset: 1024, length: 3072, data: true, fileOffset: 1_001_024 },
-      { offset: 4096, length: 4096, data: false },
-      { offset: 8192, length: 512, data: true, fileOffset: 1_008_192 },
-      { offset: 8704, length: 3584, data: false },
-      { offset: 12288, length: 8192, data: true, fileOffset: 1_012_288 },
-      { offset: 20480, length: 12288, data: false },
+      { offset: 0, length: 1024, depth: 0, present: true, zero: true, data: false },
+      { offset: 1024, length: 3072, depth: 0, present: true, zero: false, data: true, fileOffset: 1_001_024 },
+      { offset: 4096, length: 4096, depth: 0, present: true, zero: true, data: false },
+      { offset: 8192, length: 512, depth: 0, present: true, zero: false, data: true, fileOffset: 1_008_192 },
+      { offset: 8704, length: 3584, depth: 0, present: true, zero: true, data: false },
+      { offset: 12288, length: 8192, depth: 0, present: true, zero: false, data: true, fileOffset: 1_012_288 },
+      { offset: 20480, length: 12288, depth: 0, present: true, zero: true, data: false },
     ]);
   });
 
@@ -53,11 +53,11 @@ describe('allocationMap', () => {
     const { device } = patternedDisk(32768, ranges);
     const runs = await collect(allocationMap(device, { offset: 1000, length: 8000, window: 1000 }));
     expect(runs).toEqual([
-      { offset: 1000, length: 24, data: false },
-      { offset: 1024, length: 3072, data: true, fileOffset: 1_001_024 },
-      { offset: 4096, length: 4096, data: false },
-      { offset: 8192, length: 512, data: true, fileOffset: 1_008_192 },
-      { offset: 8704, length: 296, data: false },
+      { offset: 1000, length: 24, depth: 0, present: true, zero: true, data: false },
+      { offset: 1024, length: 3072, depth: 0, present: true, zero: false, data: true, fileOffset: 1_001_024 },
+      { offset: 4096, length: 4096, depth: 0, present: true, zero: true, data: false },
+      { offset: 8192, length: 512, depth: 0, present: true, zero: false, data: true, fileOffset: 1_008_192 },
+      { offset: 8704, length: 296, depth: 0, present: true, zero: true, data: false },
     ]);
   });
 

@@ -1,6 +1,5 @@
+import { appendMapRun, chainStatus, type MapRun } from './backing-chain.js';
 import type { BlockDevice } from './block-device.js';
-import { appendRun } from './block-device.js';
-import type { BlockStatusRun } from './driver.js';
 import { InvalidArgumentError } from './errors.js';
 import { EventLoopYielder } from './event-loop-yielder.js';
 import { assertExactRange } from './exact-offset.js';
@@ -35,7 +34,7 @@ export const DEFAULT_MAP_WINDOW = 64 * 1024 * 1024;
 async function* statusWindows(
   device: BlockDevice,
   options: AllocationMapOptions,
-): AsyncGenerator<{ runs: BlockStatusRun[]; window: number }, void, undefined> {
+): AsyncGenerator<{ runs: MapRun[]; window: number }, void, undefined> {
   const offset = options.offset ?? 0;
   const length = options.length ?? Math.max(0, device.virtualSize - offset);
   assertExactRange(offset, length, 'Map');
@@ -51,7 +50,8 @@ async function* statusWindows(
     await yielder.check();
     // Windows end on alignment boundaries, so no unit is asked about twice.
     const windowEnd = Math.min(end, Math.floor(position / window) * window + window);
-    const runs = await device.blockStatus(position, windowEnd - position, { wantZero: options.wantZero ?? true });
+    // The whole chain's map: what the device does not hold comes from its parents (depth 1, 2...).
+    const runs = await chainStatus(device, position, windowEnd - position, { wantZero: options.wantZero ?? true });
     yield { runs, window };
     position = windowEnd;
   }
@@ -61,18 +61,20 @@ async function* statusWindows(
  * The allocation map of a range (QEMU's block status, as `qemu-img map` walks it): runs in
  * order, covering the range, adjacent runs of the same kind merged, also across the
  * windows it is queried in. A data run is split where it stops being contiguous in the
- * file, so each run has at most one file offset.
+ * file, so each run has at most one file offset. Each run says which layer of a backing
+ * chain holds it (`depth`) and qemu-img map's `present`, `zero` and `data` (see
+ * `chainStatus`): a hole is `present: false` only where a parent could have supplied it.
  */
 export async function* allocationMap(
   device: BlockDevice,
   options: AllocationMapOptions = {},
-): AsyncGenerator<BlockStatusRun, void, undefined> {
-  let pending: BlockStatusRun | undefined;
+): AsyncGenerator<MapRun, void, undefined> {
+  let pending: MapRun | undefined;
   for await (const { runs } of statusWindows(device, options)) {
     for (const run of runs) {
       if (pending) {
         const merged = [pending];
-        appendRun(merged, run);
+        appendMapRun(merged, run);
         if (merged.length === 1) continue;
         yield pending;
       }

@@ -1,3 +1,4 @@
+import { type Backing, readThroughBacking } from './backing-chain.js';
 import type { ByteSource } from './byte-source.js';
 import type {
   BlockDriver,
@@ -26,6 +27,8 @@ export interface BlockDeviceOptions {
   probeGuessed?: boolean;
   /** The format the first 512 bytes of a disk would probe as (the registry's probe); undefined for none. */
   reprobe?: (firstSector: Uint8Array) => string | undefined;
+  /** The image's parent, opened (see backing-chain.ts): reads of what the image does not hold come from it. */
+  backing?: Backing;
 }
 
 /** What a write-like request puts into its range. */
@@ -65,6 +68,8 @@ export class BlockDevice {
   readonly #reprobe: ((firstSector: Uint8Array) => string | undefined) | undefined;
   readonly #requests = new TrackedRequests();
   #closing: Promise<void> | undefined;
+  /** The parent image, when this one has one (see backing-chain.ts). */
+  readonly backing: Backing | undefined;
 
   constructor(driver: BlockDriver, image: DriverImage, source: ByteSource, options: BlockDeviceOptions = {}) {
     const { virtualSize, requestAlignment } = image;
@@ -84,6 +89,7 @@ export class BlockDevice {
     this.writable = options.writable ?? false;
     this.probeGuessed = options.probeGuessed ?? false;
     this.#reprobe = this.probeGuessed ? options.reprobe : undefined;
+    this.backing = options.backing;
   }
 
   get format(): string {
@@ -124,13 +130,13 @@ export class BlockDevice {
     const [alignedStart, alignedEnd] = this.#alignedRange(offset, end);
 
     if (alignedStart === offset && alignedEnd === end) {
-      await this.image.readv(offset, [buffer]);
+      await this.#readv(offset, [buffer]);
       return;
     }
     if (alignedEnd - alignedStart <= 2 * align) {
       // Small request: one bounce buffer of at most two alignment units.
       const bounce = new Uint8Array(alignedEnd - alignedStart);
-      await this.image.readv(alignedStart, [bounce]);
+      await this.#readv(alignedStart, [bounce]);
       buffer.set(bounce.subarray(offset - alignedStart, end - alignedStart));
       return;
     }
@@ -144,7 +150,7 @@ export class BlockDevice {
     if (head) buffers.push(head);
     buffers.push(buffer.subarray(middleStart - offset, middleEnd - offset));
     if (tail) buffers.push(tail);
-    await this.image.readv(alignedStart, buffers);
+    await this.#readv(alignedStart, buffers);
     if (head) buffer.set(head.subarray(offset - alignedStart), 0);
     if (tail) buffer.set(tail.subarray(0, end - middleEnd), middleEnd - offset);
   }
@@ -226,7 +232,7 @@ export class BlockDevice {
     if (alignedEnd - alignedStart <= 2 * align) {
       // Small request: one bounce buffer of at most two units, read, patched, written.
       const bounce = new Uint8Array(alignedEnd - alignedStart);
-      await this.image.readv(alignedStart, [bounce]);
+      await this.#readv(alignedStart, [bounce]);
       bounce.set(bytes, offset - alignedStart);
       await this.#driverWrite(alignedStart, [bounce], fua);
       return;
@@ -237,7 +243,7 @@ export class BlockDevice {
     const tail = end === alignedEnd ? undefined : new Uint8Array(align);
     const middleStart = head ? alignedStart + align : offset;
     const middleEnd = tail ? alignedEnd - align : end;
-    await Promise.all([head && this.image.readv(alignedStart, [head]), tail && this.image.readv(middleEnd, [tail])]);
+    await Promise.all([head && this.#readv(alignedStart, [head]), tail && this.#readv(middleEnd, [tail])]);
     const buffers: Uint8Array[] = [];
     if (head) {
       head.set(bytes.subarray(0, middleStart - offset), offset - alignedStart);
@@ -269,7 +275,7 @@ export class BlockDevice {
   /** Read-modify-write of one unit, zeroing `[from, to)` of it. */
   async #zeroInUnit(unit: number, from: number, to: number): Promise<void> {
     const bounce = new Uint8Array(this.requestAlignment);
-    await this.image.readv(unit, [bounce]);
+    await this.#readv(unit, [bounce]);
     bounce.fill(0, from - unit, to - unit);
     await this.#driverWrite(unit, [bounce], false);
   }
@@ -321,7 +327,7 @@ export class BlockDevice {
     const readEnd = this.#firstSectorEnd();
     const first = new Uint8Array(readEnd);
     const covered = offset === 0 && end >= readEnd;
-    if (!covered) await this.image.readv(0, [first]);
+    if (!covered) await this.#readv(0, [first]);
     const stop = Math.min(end, readEnd);
     if (mutation.kind === 'write') first.set(mutation.bytes.subarray(0, stop - offset), offset);
     else first.fill(0, offset, stop);
@@ -409,9 +415,27 @@ export class BlockDevice {
     try {
       await this.image.close();
     } finally {
-      await this.source.close();
+      try {
+        await this.source.close();
+      } finally {
+        await this.#closeBacking();
+      }
     }
   }
+
+  // --- Backing chains: what the image does not hold comes from its parent (backing-chain.ts).
+
+  /** An aligned, in-range read: the driver's alone, or through the parent. */
+  #readv(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    if (this.backing) return readThroughBacking(this, this.backing, offset, buffers);
+    return this.image.readv(offset, buffers);
+  }
+
+  async #closeBacking(): Promise<void> {
+    await this.backing?.device.close();
+  }
+
+  // ---
 
   #checkOpen(): void {
     if (this.#closing) throw new VdiskError('EINVAL', 'The image is closed');

@@ -44,3 +44,8 @@ export interface ByteSource {
 export interface AllocatedSizeSource extends ByteSource {
   allocatedSize(): Promise<number>;
 }
+
+/** Optional: when the source's bytes last changed (a file's mtime), for formats that check a parent's age (Bochs redologs). */
+export interface ModifiedTimeSource extends ByteSource {
+  modifiedTime(): Promise<Date>;
+}

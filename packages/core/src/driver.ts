@@ -1,3 +1,4 @@
+import type { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
 
 /**
@@ -128,6 +129,36 @@ export interface DriverOpenOptions {
   readonly writable: boolean;
   /** Format options (`-o key=value`). A driver rejects keys it does not know. */
   readonly options: Readonly<Record<string, string>>;
+  /** The image's name as the caller gave it, when there is one: a format may name its parent after it (Bochs). */
+  readonly filename?: string;
+  /**
+   * True when core chose this driver by probing rather than by name. A driver must then not
+   * follow a parent that only the file's name implies (Bochs sparse layers): a file's bytes
+   * must not pull in another file by surprise, the hazard class of CVE-2008-2004.
+   */
+  readonly probed?: boolean;
+}
+
+/**
+ * The parent an image names: its backing file (QEMU's backing_file, Bochs's redolog base and
+ * sparse layers, VHD's parent). Core opens it, read-only, through the opener the caller gave
+ * `Registry.open` (`openFile` gives one that resolves names against the image's directory),
+ * and then reads of what the image does not hold come from it.
+ */
+export interface BackingReference {
+  /** The parent's name as the image gives it: relative names are relative to the image's directory. */
+  filename: string;
+  /** The parent's format, when the image (or an option) names it; probed otherwise, and a raw guess is warned about. */
+  format?: string;
+  /** Open options for the parent's driver. */
+  options?: Readonly<Record<string, string>>;
+  /** The parent is used only when it exists (Bochs sparse layers); otherwise a missing parent is an error. */
+  ifExists?: boolean;
+  /**
+   * The name is the user's, from an open option (`-o base=PATH`), not the image's: used as
+   * given (relative to the working directory), not resolved against the image's directory.
+   */
+  asGiven?: boolean;
 }
 
 /** An open image as a driver exposes it: the handle its driver's callbacks receive. Core wraps it in a `BlockDevice`. */
@@ -143,6 +174,25 @@ export interface DriverImage {
   readv(offset: number, buffers: readonly Uint8Array[]): Promise<void>;
   /** Releases the driver's own state. Core closes the byte source. */
   close(): Promise<void>;
+  /**
+   * The image's parent, when it has one. Core opens it and reads through it: what
+   * `blockStatus` reports as not allocated in this image (`data: false` without
+   * `allocated`) reads from the parent, wherever the driver's own `readv` put zeros, and
+   * the map gives such runs from the parent at `depth` + 1. A driver with a parent must
+   * therefore have `blockStatus`. Writes never reach the parent: it is opened read-only.
+   */
+  readonly backing?: BackingReference;
+  /**
+   * Called once core has opened the parent, before the device is handed out: the place for
+   * a format's coherency check against its parent (Bochs's redolog: sizes and timestamps).
+   */
+  backingOpened?(parent: BlockDevice): Promise<void>;
+  /**
+   * Called by `commitDevice` before the first byte reaches the parent, on an image opened
+   * writable: a format whose header pins the parent's state (Bochs's redolog timestamp)
+   * makes it neutral, durably, so that a commit interrupted and run again still opens.
+   */
+  beforeCommit?(): Promise<void>;
 }
 
 /** The optional capabilities a driver can have, by the name of their method. */

@@ -1,11 +1,24 @@
 export { isAllZero } from './all-zero.js';
 export { type AllocationMapOptions, allocationMap, DEFAULT_MAP_WINDOW, dataRanges } from './allocation-map.js';
 export { AsyncMutex } from './async-mutex.js';
+export {
+  appendMapRun,
+  type Backing,
+  BackingChainError,
+  type BackingOpener,
+  backingChain,
+  chainStatus,
+  MAX_BACKING_DEPTH,
+  type MapRun,
+  type OpenedBacking,
+} from './backing-chain.js';
 export { BlobSource } from './blob-source.js';
 export { appendRun, BlockDevice, type BlockDeviceOptions } from './block-device.js';
-export type { AllocatedSizeSource, ByteSource } from './byte-source.js';
+export type { AllocatedSizeSource, ByteSource, ModifiedTimeSource } from './byte-source.js';
+export { type CommitOptions, commitDevice } from './commit-device.js';
 export { type CopyDeviceOptions, copyDevice } from './copy-device.js';
 export {
+  type BackingReference,
   type BlockDriver,
   type BlockStatusOptions,
   type BlockStatusRun,
@@ -61,4 +74,5 @@ export { parseSize } from './size.js';
 export { BLOCK_DRIVER } from './tokens.js';
 export { type TrackedRequest, TrackedRequests } from './tracked-requests.js';
 export { unsafeCacheSource } from './unsafe-cache-source.js';
+export { createVolatileOverlay, OVERLAY_CLUSTER_SIZE } from './volatile-overlay.js';
 export { writeSource } from './write-source.js';

@@ -1,9 +1,11 @@
+import { type Backing, BackingChainError, type BackingOpener, MAX_BACKING_DEPTH } from './backing-chain.js';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
-import type { BlockDriver, CreateOptions, ProbeContext } from './driver.js';
-import { InvalidArgumentError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
+import type { BlockDriver, CreateOptions, DriverImage, ProbeContext } from './driver.js';
+import { InvalidArgumentError, isVdiskError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
 import { PROBE_SIZE } from './probe-size.js';
 import { unsafeCacheSource } from './unsafe-cache-source.js';
+import { createVolatileOverlay } from './volatile-overlay.js';
 
 export { PROBE_SIZE };
 
@@ -38,6 +40,22 @@ export interface OpenImageOptions {
    * nothing (QEMU's cache=unsafe), for a new image written to a temporary file.
    */
   cache?: CacheMode;
+  /**
+   * Finds the parent an image names (its backing file). Without it, an image that has a
+   * parent fails to open. `openFile` in `@vdisk/core/node` gives one for files.
+   */
+  backingOpener?: BackingOpener;
+  /**
+   * Warnings that do not stop the open, such as a parent whose format probing guessed as
+   * raw (QEMU warns likewise). The CLI prints them on stderr.
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * Open with a temporary overlay (QEMU's -snapshot, Bochs's Volatile): the image itself
+   * is opened read-only, writes go to the overlay (see `createVolatileOverlay`) and are
+   * gone on close.
+   */
+  snapshot?: boolean;
 }
 
 export type CacheMode = 'writeback' | 'unsafe';
@@ -49,6 +67,14 @@ export interface CreateImageOptions {
   options?: Record<string, string>;
   /** The new image's file name, for a format that records its own name (a VMDK's extent line). */
   filename?: string;
+}
+
+/** A chain being opened: the identities seen, for the loop check, and the depth. */
+interface ChainState {
+  seen: Set<string>;
+  depth: number;
+  /** The layer's format was found by probing its parent reference: name-implied parents stay unfollowed. */
+  probed?: boolean;
 }
 
 export interface RegistryOptions {
@@ -152,6 +178,15 @@ export class Registry {
    * with `Operation not permitted`. Naming the format lifts it.
    */
   async open(source: ByteSource, options: OpenImageOptions = {}): Promise<BlockDevice> {
+    if (options.snapshot) {
+      const base = await this.open(source, { ...options, snapshot: false, writable: false });
+      return createVolatileOverlay(base, undefined, options.filename);
+    }
+    const identity = options.backingOpener?.identity;
+    return this.#openLayer(source, options, { seen: new Set(identity === undefined ? [] : [identity]), depth: 0 });
+  }
+
+  async #openLayer(source: ByteSource, options: OpenImageOptions, chain: ChainState): Promise<BlockDevice> {
     const writable = options.writable ?? false;
     const probe = options.format ? undefined : await this.probe(source, options.filename);
     const driver = this.get(options.format ?? (probe as ProbeResult).format);
@@ -160,16 +195,89 @@ export class Registry {
       throw new ReadOnlyError('Image is read-only');
     }
     const opened = options.cache === 'unsafe' ? unsafeCacheSource(source) : source;
-    const image = await driver.open(opened, { writable, options: options.options ?? {} });
+    const image = await driver.open(opened, {
+      writable,
+      options: options.options ?? {},
+      filename: options.filename,
+      probed: options.format === undefined || chain.probed === true,
+    });
+    let backing: Backing | undefined;
     try {
+      backing = await this.#openBacking(image, options, chain);
+      if (backing) await image.backingOpened?.(backing.device);
       const guessed = probe?.guessed ?? false;
       return new BlockDevice(driver, image, opened, {
         writable,
         probeGuessed: guessed,
         reprobe: guessed ? (sector) => this.#reprobe(sector) : undefined,
+        backing,
       });
     } catch (error) {
+      await backing?.device.close();
       await image.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Opens the parent `image` names, read-only, through the caller's opener: probed unless
+   * named, a raw guess opened as raw with a warning (QEMU's), then its own parent in turn.
+   */
+  async #openBacking(image: DriverImage, options: OpenImageOptions, chain: ChainState): Promise<Backing | undefined> {
+    const reference = image.backing;
+    if (!reference) return undefined;
+    const child = options.filename;
+    if (!options.backingOpener) {
+      throw new VdiskError('EINVAL', `Could not open backing file '${reference.filename}': no way to open it here`);
+    }
+    if (chain.depth >= MAX_BACKING_DEPTH) {
+      throw new BackingChainError(`Backing chain is longer than ${MAX_BACKING_DEPTH} images`);
+    }
+    let opened: Awaited<ReturnType<BackingOpener['open']>>;
+    try {
+      opened = await options.backingOpener.open(reference, child);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new VdiskError(
+        isVdiskError(error) ? error.code : 'EIO',
+        `Could not open backing file: Could not open '${reference.filename}': ${message}`,
+        { cause: error },
+      );
+    }
+    if (!opened) return undefined;
+    if (chain.seen.has(opened.identity)) {
+      await opened.source.close();
+      throw new BackingChainError(`Backing file '${reference.filename}' would make a loop in the backing chain`);
+    }
+    try {
+      let format = reference.format;
+      const probed = format === undefined;
+      if (format === undefined) {
+        const probe = await this.probe(opened.source, opened.filename);
+        format = probe.format;
+        if (probe.guessed) {
+          options.onWarning?.(
+            `WARNING: Image format was not specified for '${opened.filename}' and probing guessed ${format}.`,
+          );
+        }
+      }
+      const device = await this.#openLayer(
+        opened.source,
+        {
+          format,
+          writable: false,
+          options: { ...reference.options },
+          filename: opened.filename,
+          backingOpener: options.backingOpener,
+          onWarning: options.onWarning,
+        },
+        { seen: new Set([...chain.seen, opened.identity]), depth: chain.depth + 1, probed },
+      );
+      return { device, filename: reference.filename, fullFilename: opened.filename };
+    } catch (error) {
+      await opened.source.close();
+      // The parent's own errors name the parent, not the image that led to it.
+      if (isVdiskError(error) && error.filename === undefined) error.filename = opened.filename;
       throw error;
     }
   }

@@ -77,12 +77,12 @@ export async function convertCommand(src: string, dst: string, opts: ConvertOpti
 }
 
 /**
- * `-S`: blocks of zeros this big are not written. qemu-img's default is 4 KiB; for Bochs it
- * is 512, the granularity bximage's convert skips zeros at (an extent with one zero and one
+ * `-S`: blocks of zeros this big are not written. qemu-img's default is 4 KiB; for the Bochs
+ * formats it is 512, the granularity bximage's convert skips zeros at (growing and sparse alike) (an extent with one zero and one
  * written sector gets bitmap `02000000`), so that the output is byte-identical to bximage's.
  */
 function sparseSize(text: string | undefined, format: string): number {
-  if (text === undefined) return format === 'bochs' ? 512 : 4096;
+  if (text === undefined) return format.startsWith('bochs') ? 512 : 4096; // bochs, bochs-sparse, bochs-redolog
   const parsed = parseSize(text);
   if (!parsed.ok && parsed.error === 'EINVAL') {
     throw new InvalidArgumentError(

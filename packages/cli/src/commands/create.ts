@@ -1,10 +1,11 @@
 import { InvalidArgumentError, isVdiskError, SystemError, UnknownFormatError } from '@vdisk/core';
 import { FileSource } from '@vdisk/core/node';
+import { type CreateBaseOptions, creationBase } from '../create-base.js';
 import { defaultRegistry } from '../default-registry.js';
 import { inspectDestination, PendingFile } from '../destination.js';
 import { parseSize } from '../size-suffix.js';
 
-export interface CreateOptions {
+export interface CreateOptions extends CreateBaseOptions {
   format?: string;
   /** Creation options (`-o extent_size=65536`). */
   options?: Record<string, string>;
@@ -25,9 +26,12 @@ export async function createCommand(filename: string, size: string | undefined, 
   if (typeof registry.get(format).create !== 'function') {
     throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`, { filename });
   }
-  if (size === undefined) throw new InvalidArgumentError('Image creation needs a size parameter', { filename });
-  const virtualSize = imageSize(size);
-  const options = opts.options ?? {};
+  // An overlay's base (-b, or -o base=): its size is the new image's unless SIZE is given.
+  const { options, baseSize } = await creationBase(registry, filename, format, opts, opts.options ?? {});
+  if (size === undefined && baseSize === undefined) {
+    throw new InvalidArgumentError('Image creation needs a size parameter', { filename });
+  }
+  const virtualSize = size === undefined ? (baseSize as number) : imageSize(size);
 
   const destination = await inspectDestination(filename);
   if (destination.kind === 'stdout') {

@@ -1,8 +1,9 @@
-import { allocationMap, type BlockStatusRun, VdiskError } from '@vdisk/core';
+import { allocationMap, backingChain, type MapRun, VdiskError } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { MapCells, mapSvg } from '@vdisk/view';
 import { defaultRegistry } from '../default-registry.js';
 import { writeStdout } from '../stdout.js';
+import { printWarning } from '../warnings.js';
 
 export interface MapOptions {
   format?: string;
@@ -17,12 +18,16 @@ export interface MapOptions {
  * whole run list in memory (allocationMap merges runs across the windows).
  */
 export async function mapCommand(filename: string, opts: MapOptions): Promise<number> {
-  const device = await openFile(defaultRegistry(), filename, { format: opts.format, options: opts.options });
+  const device = await openFile(defaultRegistry(), filename, {
+    format: opts.format,
+    options: opts.options,
+    onWarning: printWarning,
+  });
   try {
     const runs = allocationMap(device, { signal: opts.signal });
     if (opts.output === 'svg') await printSvg(runs, device.virtualSize, filename);
     else if (opts.output === 'json') await printJson(runs);
-    else await printHuman(runs, filename);
+    else await printHuman(runs, [filename, ...backingChain(device).map((link) => link.fullFilename)]);
     return 0;
   } finally {
     await device.close();
@@ -31,11 +36,11 @@ export async function mapCommand(filename: string, opts: MapOptions): Promise<nu
 
 /**
  * qemu-img's JSON, byte for byte as it prints it: `[` then one entry per line, separated by
- * `,` and a newline, then `]`. Data is present and non-zero at its file offset; a hole is
- * not present and reads as zeros (QEMU's BDRV_BLOCK_ZERO without BDRV_BLOCK_ALLOCATED); a run
- * allocated as zeros (a VMDK zeroed grain) is present and zero.
+ * `,` and a newline, then `]`. Each run's depth (0 = this image, 1 its backing file...),
+ * present, zero and data are core's (`chainStatus`, after QEMU's block layer); data has
+ * its offset in the file of its layer.
  */
-async function printJson(runs: AsyncIterable<BlockStatusRun>): Promise<void> {
+async function printJson(runs: AsyncIterable<MapRun>): Promise<void> {
   let first = true;
   let text = '[';
   for await (const run of runs) {
@@ -43,8 +48,8 @@ async function printJson(runs: AsyncIterable<BlockStatusRun>): Promise<void> {
     first = false;
     const offset = run.data && run.fileOffset !== undefined ? `, "offset": ${run.fileOffset}` : '';
     text +=
-      `{ "start": ${run.offset}, "length": ${run.length}, "depth": 0, "present": ${run.data || run.allocated === true},` +
-      ` "zero": ${!run.data}, "data": ${run.data}${offset}}`;
+      `{ "start": ${run.offset}, "length": ${run.length}, "depth": ${run.depth}, "present": ${run.present},` +
+      ` "zero": ${run.zero}, "data": ${run.data}${offset}}`;
     if (text.length >= 65536) {
       await writeStdout(text);
       text = '';
@@ -57,7 +62,7 @@ async function printJson(runs: AsyncIterable<BlockStatusRun>): Promise<void> {
  * The map as a picture (`--output=svg`): the runs summed into cells as they come, so
  * memory stays the cells' whatever the number of runs, drawn as the web page draws them.
  */
-async function printSvg(runs: AsyncIterable<BlockStatusRun>, virtualSize: number, filename: string): Promise<void> {
+async function printSvg(runs: AsyncIterable<MapRun>, virtualSize: number, filename: string): Promise<void> {
   const cells = new MapCells(virtualSize);
   for await (const run of runs) cells.add(run);
   await writeStdout(mapSvg(cells, filename));
@@ -68,8 +73,9 @@ function hex16(value: number): string {
   return (value === 0 ? '0' : `0x${value.toString(16)}`).padEnd(16);
 }
 
-/** qemu-img's table: the data runs only, with where they lie in the file. */
-async function printHuman(runs: AsyncIterable<BlockStatusRun>, filename: string): Promise<void> {
+/** qemu-img's table: the data runs only, with where they lie in the file of their layer (`files[depth]`). */
+async function printHuman(runs: AsyncIterable<MapRun>, files: string[]): Promise<void> {
+  const filename = files[0];
   let text = `${'Offset'.padEnd(16)}${'Length'.padEnd(16)}${'Mapped to'.padEnd(16)}File\n`;
   for await (const run of runs) {
     if (!run.data) continue;
@@ -78,7 +84,7 @@ async function printHuman(runs: AsyncIterable<BlockStatusRun>, filename: string)
       await writeStdout(text);
       throw new VdiskError('EINVAL', 'File contains external, encrypted or compressed clusters.', { filename });
     }
-    text += `${hex16(run.offset)}${hex16(run.length)}${hex16(run.fileOffset)}${filename}\n`;
+    text += `${hex16(run.offset)}${hex16(run.length)}${hex16(run.fileOffset)}${files[run.depth] ?? filename}\n`;
     if (text.length >= 65536) {
       await writeStdout(text);
       text = '';

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { type BlockDevice, InvalidArgumentError, SystemError } from '@vdisk/core';
-import { openFile, probeFile } from '@vdisk/core/node';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BlockDevice, createVolatileOverlay, InvalidArgumentError, SystemError } from '@vdisk/core';
+import { FileSource, openFile, probeFile } from '@vdisk/core/node';
 import { createNbdServer, exportWritable, type NbdExport } from '@vdisk/nbd';
 import { debug } from '../debug-mode.js';
 import { defaultRegistry } from '../default-registry.js';
@@ -11,6 +14,8 @@ export interface ServeOptions {
   format?: string;
   options?: Record<string, string>;
   readOnly?: boolean;
+  /** QEMU's -snapshot: writes go to a temporary overlay, deleted on exit; the image is opened read-only. */
+  snapshot?: boolean;
   socket?: string;
   port?: string;
   bind?: string;
@@ -44,14 +49,17 @@ export async function serveCommand(filename: string, opts: ServeOptions): Promis
   // A format without write support is served read-only rather than refused, as its
   // READ_ONLY flag tells clients.
   const format = opts.format ?? (await probeFile(registry, filename)).format;
-  const writable = !opts.readOnly && typeof registry.get(format).write === 'function';
-  const device: BlockDevice = await openFile(registry, filename, {
+  const snapshot = Boolean(opts.snapshot) && !opts.readOnly;
+  const writable = !opts.readOnly && (snapshot || typeof registry.get(format).write === 'function');
+  let device: BlockDevice = await openFile(registry, filename, {
     format: opts.format,
     options: opts.options,
-    writable,
+    writable: writable && !snapshot,
   });
+  // Any format, even one that cannot write: the overlay takes the writes (core's volatile overlay).
+  if (snapshot) device = createVolatileOverlay(device, await temporaryStore(), filename);
   const log = (line: string) => process.stderr.write(`vdisk: ${line}\n`);
-  if (device.probeGuessed && writable) {
+  if (device.probeGuessed && writable && !snapshot) {
     // qemu-nbd's warning, word for word: core refuses writes that would change what sector 0 probes as.
     process.stderr.write(
       `WARNING: Image format was not specified for '${filename}' and probing guessed raw.\n` +
@@ -79,7 +87,7 @@ export async function serveCommand(filename: string, opts: ServeOptions): Promis
     }
     listening = true;
     log(
-      `serving ${filename} (${device.format}, ${exportWritable(entry) ? 'read-write' : 'read-only'}) on ${uriOf(server.address(), listen, name)}`,
+      `serving ${filename} (${snapshot ? `${device.backing?.device.format}, snapshot` : device.format}, ${exportWritable(entry) ? 'read-write' : 'read-only'}) on ${uriOf(server.address(), listen, name)}`,
     );
     await new Promise<void>((resolve) => {
       if (opts.signal?.aborted) resolve();
@@ -137,4 +145,16 @@ function uriOf(address: ReturnType<ReturnType<typeof createNbdServer>['address']
 /** Removes the server's socket file, if it still is one (Node removes it on close already). */
 async function removeSocket(path: string): Promise<void> {
   if (existsSync(path) && statSync(path).isSocket()) await unlink(path).catch(() => {});
+}
+
+/**
+ * The snapshot's store: a new file in the temporary directory, mode 0600, unlinked at once
+ * (Bochs's volatile redolog: mkstemp, then unlink), so it is gone when the process ends,
+ * however it ends. The overlay appends its clusters to it.
+ */
+async function temporaryStore(): Promise<FileSource> {
+  const path = join(tmpdir(), `vdisk-snapshot-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const store = await FileSource.create(path, { mode: 0o600 });
+  await unlink(path);
+  return store;
 }

@@ -42,7 +42,8 @@ export function bochsAllocation(file: Uint8Array): MapEntry[] {
       last.length += 512;
       return;
     }
-    const entry: MapEntry = { start, length: 512, depth: 0, present: data, zero: !data, data };
+    // A growing image has no parent: its holes are present and zero (CONTRACT.md, map).
+    const entry: MapEntry = { start, length: 512, depth: 0, present: true, zero: !data, data };
     if (data) entry.offset = offset;
     entries.push(entry);
   };

@@ -67,7 +67,7 @@ describeInterop('vdisk probe of bximage images and other files', () => {
           filename: path,
           format,
           score: 100,
-          scores: { raw: 1, bochs: 100, vpc: 0, vdi: 0, vmdk: 0 },
+          scores: { raw: 1, bochs: 100, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
           guessed: false,
         });
       } else {
@@ -75,7 +75,7 @@ describeInterop('vdisk probe of bximage images and other files', () => {
           filename: path,
           format,
           score: 1,
-          scores: { raw: 1, bochs: 0, vpc: 0, vdi: 0, vmdk: 0 },
+          scores: { raw: 1, bochs: 0, 'bochs-sparse': 0, 'bochs-redolog': 0, vpc: 0, vdi: 0, vmdk: 0 },
           guessed: true,
         });
       }

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import type { AllocatedSizeSource } from '../byte-source.js';
+import type { AllocatedSizeSource, ModifiedTimeSource } from '../byte-source.js';
 import { InvalidArgumentError, isVdiskError, ReadOnlyError, SystemError, VdiskError } from '../errors.js';
 import { assertExactRange } from '../exact-offset.js';
 import { blockDeviceSize } from './block-device-size.js';
@@ -25,7 +25,7 @@ const IOV_MAX = 1024;
  * writes positionally (pwrite, pwritev), flushes with fdatasync, and its size grows with
  * writes past the end.
  */
-export class FileSource implements AllocatedSizeSource {
+export class FileSource implements AllocatedSizeSource, ModifiedTimeSource {
   readonly path: string;
   /** Opened for writing; a read-only source rejects writes with `ReadOnlyError`. */
   readonly writable: boolean;
@@ -95,6 +95,15 @@ export class FileSource implements AllocatedSizeSource {
 
   get size(): number {
     return this.#size;
+  }
+
+  /** The file's mtime now (fstat), for a redolog's coherency check against its base. */
+  async modifiedTime(): Promise<Date> {
+    try {
+      return (await this.#handle.stat()).mtime;
+    } catch (error) {
+      throw toSystemError(error, this.path);
+    }
   }
 
   async read(buffer: Uint8Array, position: number): Promise<void> {

@@ -67,6 +67,8 @@ export interface QemuOutcome {
 
 /** Where vdisk does not do what QEMU does, what it does instead, and why. */
 export interface VdiskDifference {
+  /** What vdisk probes the file as, where it differs from QEMU (the Bochs family's other formats). */
+  probe?: string;
   /** `ok`, or the code of the VdiskError that reading the first sector throws. */
   read?: 'ok' | VdiskErrorCode;
   /** The sha256 of the whole virtual disk as vdisk reads it, or the code of the error. */
@@ -515,12 +517,20 @@ export const HOSTILE_IMAGES: readonly HostileImage[] = [
     what: 'subtype Undoable',
     bytes: () => buildBochsImage({ ...WRITTEN_SPEC, subtype: 'Undoable' }),
     qemu: { probe: 'raw', open: 'Image not in Bochs format' },
+    vdisk: {
+      probe: 'bochs-redolog',
+      why: "vdisk also reads Bochs's redologs (bochs-redolog, probe 100); `-f bochs` stays QEMU's and refuses them",
+    },
   },
   {
     name: 'subtype-volatile',
     what: 'subtype Volatile',
     bytes: () => buildBochsImage({ ...WRITTEN_SPEC, subtype: 'Volatile' }),
     qemu: { probe: 'raw', open: 'Image not in Bochs format' },
+    vdisk: {
+      probe: 'bochs-redolog',
+      why: "vdisk also reads Bochs's redologs (bochs-redolog, probe 100); `-f bochs` stays QEMU's and refuses them",
+    },
   },
   {
     name: 'version-0',

@@ -1,3 +1,4 @@
+export { GrowableSource } from './growable-source.js';
 export {
   CONVERTED,
   HOSTILE_IMAGES,
@@ -8,3 +9,4 @@ export {
   WRITTEN_SPEC,
 } from './hostile-images.js';
 export { type BochsImageSpec, buildBochsImage, bximageSizing, EMPTY_BOCHS_SPEC } from './image-builder.js';
+export { buildSparseImage, type SparseImageSpec } from './sparse-builder.js';
