@@ -125,7 +125,8 @@ export interface MapRun {
  * data and zero-allocated runs where a layer holds them, walking down for what a layer does
  * not. A run no layer holds is `present: false, zero: true` at the depth of the last layer
  * asked, where a base could have supplied it; in an image without a parent a hole is
- * `present: true, zero: true, data: false`, as qemu-img prints VDI and VHD holes.
+ * `present: true, zero: true, data: false`, as qemu-img prints VDI and VHD holes, unless
+ * its format could have a parent (`supportsBacking`: VMDK).
  */
 export async function chainStatus(
   device: BlockDevice,
@@ -145,7 +146,9 @@ export async function chainStatus(
     }
     const hole = { offset: run.offset, length: run.length, depth, present: true, zero: true, data: false };
     const parent = device.backing?.device;
-    if (run.allocated || (!parent && depth === 0)) {
+    // Without a parent, QEMU calls a hole allocated zeros unless the format could have one
+    // (supports_backing): then it is not present, as qemu-img prints VMDK holes.
+    if (run.allocated || (!parent && depth === 0 && !device.driver.supportsBacking)) {
       result.push(hole);
       continue;
     }

@@ -15,6 +15,14 @@ export interface BlockDriver<I extends DriverImage = DriverImage> {
   /** A short human description of the format. */
   readonly description?: string;
   /**
+   * The format can have a parent image (QEMU's `supports_backing`), whether or not a given
+   * image names one. QEMU's block layer then reports what an image does not hold as not
+   * allocated even without a parent (qemu-img map's `present: false`), as for VMDK; a hole
+   * of a format without parents (VHD, VDI, Bochs growing) is `present: true`. A property of
+   * the format, not a capability: it changes what the map says, never what is read.
+   */
+  readonly supportsBacking?: boolean;
+  /**
    * How sure the driver is that these bytes are its format: 0 (not mine) to 100 (certain).
    * `firstSector` is the first 512 bytes of the file, zero-padded when the file is shorter.
    * `context` adds the file's name and its last sector, for a format whose signature is at

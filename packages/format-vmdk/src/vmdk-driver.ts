@@ -40,6 +40,8 @@ const MAX_REQUEST = 2n ** 63n;
 export class VmdkDriver implements BlockDriver<VmdkImage> {
   readonly name = 'vmdk';
   readonly description = 'VMware disk image (VMDK), monolithicSparse';
+  /** A VMDK may name a parent (QEMU's vmdk supports_backing): its holes are not present in the map. */
+  readonly supportsBacking = true;
 
   /**
    * 100 for the sparse magic `KDMV` or the old `COWD`, or for a text descriptor (comment and
