@@ -189,6 +189,31 @@ describe('backing chains', () => {
     await device.close();
   });
 
+  it("maps a hole of an image without a parent as present zeros, unless its format could have one (VMDK's)", async () => {
+    const bytes = layer(2, '', [0, 1], () => 5);
+    const alone = await registry.open(new MemorySource(bytes.slice()), { format: 'layer' });
+    expect((await mapOf(alone))[0]).toEqual({
+      offset: 0,
+      length: 512,
+      depth: 0,
+      present: true,
+      zero: true,
+      data: false,
+    });
+    await alone.close();
+    const capable = new Registry([{ ...layerDriver, supportsBacking: true }]);
+    const device = await capable.open(new MemorySource(bytes.slice()), { format: 'layer' });
+    expect((await mapOf(device))[0]).toEqual({
+      offset: 0,
+      length: 512,
+      depth: 0,
+      present: false,
+      zero: true,
+      data: false,
+    });
+    await device.close();
+  });
+
   it('reads zeros past the end of a shorter parent, mapped as not present', async () => {
     const { opener } = files({ 'short.raw': new Uint8Array(SECTOR).fill(0x44) });
     const device = await registry.open(new MemorySource(layer(2, 'short.raw', [0, 0], () => 0)), {

@@ -92,14 +92,19 @@ describe("vmdk open: QEMU's checks and messages", () => {
     expect(await openError(cowd)).toContain('(COWD) are not supported');
   });
 
-  it('fails as QEMU does without a CID in the descriptor, and refuses a parent it cannot open', async () => {
+  it('fails as QEMU does without a CID in the descriptor, and names its parent for core to open', async () => {
     const base = await created(MiB);
     expect(await openError(patched(base, (_v, b) => b.fill(0, 512, 512 * 21)))).toBe('Invalid argument');
     const withParent = patched(base, (_v, b) => {
       b.fill(0, 512, 512 * 21);
       b.set(text('parentFileNameHint="base.vmdk"\nCID=1\nparentCID=2\n'), 512);
     });
-    expect(await openError(withParent)).toBe("VMDK images over a parent ('base.vmdk') are not supported");
+    // Read through core's backing chain (the interop tests compare it with qemu-img); never written.
+    expect(await openError(withParent, true)).toBe(
+      "Cannot write a VMDK image over a parent ('base.vmdk'): vdisk reads it only",
+    );
+    const image = await driver.open(new MemorySource(withParent), { writable: false, options: {} });
+    expect(image.backing).toEqual({ filename: 'base.vmdk', format: 'vmdk' });
   });
 
   it('reads the CID as vmdk_read_cid does: the first "CID" anywhere, sscanf %x', () => {

@@ -1,6 +1,7 @@
 import {
   AsyncMutex,
   appendRun,
+  type BackingReference,
   type BlockStatusRun,
   type ByteSource,
   type DriverImage,
@@ -68,6 +69,8 @@ export class VmdkImage implements DriverImage {
   readonly lock = new AsyncMutex();
 
   readonly writable: boolean;
+  /** The parent the descriptor names (`parentFileNameHint`), as a VMDK; core opens it. */
+  backing?: BackingReference;
   /** Where the next grain goes, in sectors: the end of the file rounded up to a grain (QEMU's next_cluster_sector). */
   #nextGrain: number;
 

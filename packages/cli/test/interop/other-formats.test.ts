@@ -152,6 +152,26 @@ const CASES: Case[] = [
       ]);
     },
   },
+  {
+    // qemu-img create -b: the descriptor names the parent; the map walks into it (depth 1).
+    name: 'vmdk: an overlay over a VMDK base',
+    format: 'vmdk',
+    make: async (path) => {
+      const base = `${path}.base.vmdk`;
+      await create('vmdk', '4M')(base);
+      await ok(peerPaths['qemu-io'] as string, ['-f', 'vmdk', '-c', 'write -P 0x11 0 1M', base]);
+      await ok(peerPaths['qemu-img'] as string, ['create', '-f', 'vmdk', '-b', base, '-F', 'vmdk', path]);
+      await ok(peerPaths['qemu-io'] as string, [
+        '-f',
+        'vmdk',
+        '-c',
+        'write -P 0x22 512k 64k',
+        '-c',
+        'write -z 3M 64k',
+        path,
+      ]);
+    },
+  },
   { name: 'vmdk: bximage -hd=10M -imgmode=vmware4', format: 'vmdk', make: bximage('vmware4') },
   {
     name: 'vmdk: bximage convert of a disk with holes',
