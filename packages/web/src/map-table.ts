@@ -28,7 +28,7 @@ export class MapTable {
     }
     this.rows = new VirtualRows({
       lines: 10,
-      label: 'Allocation map runs, scrollable',
+      label: 'Allocation map runs: arrow keys scroll, Enter shows the top run in the hex views',
       render: async (first, count, signal) => {
         const runs = await walk.runs(first, count, signal);
         return runs.map((run) => {
@@ -52,6 +52,12 @@ export class MapTable {
           return row;
         });
       },
+    });
+    // Enter picks the run at the top of the view (the arrow keys scroll the runs).
+    this.rows.element.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter') return;
+      event.preventDefault();
+      this.rows.element.querySelector<HTMLElement>('.row')?.click();
     });
     this.element.append(header, this.rows.element);
   }

@@ -259,7 +259,7 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await shot('4-hex');
   });
 
-  it('works with the keyboard: tabs, the map cursor, the hex rows', async () => {
+  it('works with the keyboard: tabs, the map cursor, the hex rows, the run table', async () => {
     const tab = page.locator('[role=tab]', { hasText: 'disk.img' });
     await tab.focus();
     await page.keyboard.press('ArrowRight');
@@ -283,6 +283,21 @@ describeBrowser('the web page, driven in headless Chromium', () => {
     await expect
       .poll(() => image.locator('.hex[data-view=disk] .row').first().getAttribute('data-offset'))
       .toBe(String(offset + 16 * 16));
+    // The run table: down two rows, Enter shows that run in both hex views.
+    const runs = JSON.parse(await vdiskOk('map', '--output=json', imagePath)) as MapRun[];
+    const third = runs[2] as MapRun;
+    await image.locator('.map-table .virtual-rows').focus();
+    await page.keyboard.press('Home');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => image.locator('.hex[data-view=disk] .row').first().getAttribute('data-offset'))
+      .toBe(String(third.start));
+    expect(third.offset).toBeDefined();
+    await expect
+      .poll(() => image.locator('.hex[data-view=file] .row').first().getAttribute('data-offset'))
+      .toBe(String((third.offset as number) - ((third.offset as number) % 16)));
   });
 
   it('maps an 8 TiB claim of a million extents, a 512-byte file, as vdisk map does', async () => {
