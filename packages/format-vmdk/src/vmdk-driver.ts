@@ -40,7 +40,7 @@ const MAX_REQUEST = 2n ** 63n;
 export class VmdkDriver implements BlockDriver<VmdkImage> {
   readonly name = 'vmdk';
   readonly description = 'VMware disk image (VMDK), monolithicSparse';
-  /** A VMDK may have a parent (parentCID): qemu-img map calls its unallocated grains not present. */
+  /** A VMDK may name a parent (QEMU's vmdk supports_backing): its holes are not present in the map. */
   readonly supportsBacking = true;
 
   /**
@@ -98,9 +98,13 @@ export class VmdkDriver implements BlockDriver<VmdkImage> {
       rgd = await readEntries(source, header.rgdOffset, header.gdEntries);
     }
 
+    // vmdk_parent_open: the parent is a VMDK named by the descriptor; core opens it (read-only)
+    // and reads through it where this image holds nothing. A new grain over a parent would
+    // need the parent's bytes around what is written (QEMU's get_whole_cluster): vdisk does
+    // not write such images.
     const parent = parentHintOf(text);
-    if (parent !== undefined) {
-      throw new ImageFormatError(`VMDK images over a parent ('${parent}') are not supported`);
+    if (parent !== undefined && writable) {
+      throw new ImageFormatError(`Cannot write a VMDK image over a parent ('${parent}'): vdisk reads it only`);
     }
     const cid = readCid(text, false);
     const parentCid = readCid(text, true);
@@ -110,7 +114,9 @@ export class VmdkDriver implements BlockDriver<VmdkImage> {
         'Cannot write this VMDK image: its grain directory is cut short by the end of the file',
       );
     }
-    return new VmdkImage(source, header, rgd ? { gd, rgd } : { gd }, { cid, parentCid }, writable);
+    const image = new VmdkImage(source, header, rgd ? { gd, rgd } : { gd }, { cid, parentCid }, writable);
+    if (parent !== undefined) image.backing = { filename: parent, format: 'vmdk' };
+    return image;
   }
 
   write(image: VmdkImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
