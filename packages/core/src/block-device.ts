@@ -21,12 +21,12 @@ export interface BlockDeviceOptions {
   writable?: boolean;
   /**
    * The format was guessed by probing (a raw win by score 1). With `reprobe`, a write that
-   * touches the first sector is refused when the sector it leaves would probe as another
-   * format (QEMU's raw_check_write, CVE-2008-2004).
+   * touches the first or the last sector is refused when the disk it leaves would probe as
+   * another format (QEMU's raw_check_write, CVE-2008-2004).
    */
   probeGuessed?: boolean;
-  /** The format the first 512 bytes of a disk would probe as (the registry's probe); undefined for none. */
-  reprobe?: (firstSector: Uint8Array) => string | undefined;
+  /** The format a disk with these first and last sectors would probe as (the registry's probe); undefined for none. */
+  reprobe?: (firstSector: Uint8Array, lastSector: Uint8Array | undefined, size: number) => string | undefined;
   /** The image's parent, opened (see backing-chain.ts): reads of what the image does not hold come from it. */
   backing?: Backing;
 }
@@ -65,7 +65,7 @@ export class BlockDevice {
    * first sector are then restricted, as QEMU does; naming the format lifts it.
    */
   readonly probeGuessed: boolean;
-  readonly #reprobe: ((firstSector: Uint8Array) => string | undefined) | undefined;
+  readonly #reprobe: BlockDeviceOptions['reprobe'];
   readonly #requests = new TrackedRequests();
   #closing: Promise<void> | undefined;
   /** The parent image, when this one has one (see backing-chain.ts). */
@@ -209,12 +209,14 @@ export class BlockDevice {
     const end = offset + length;
     const [alignedStart, alignedEnd] = this.#alignedRange(offset, end);
     const padded = alignedStart !== offset || alignedEnd !== end;
-    // A guarded write reads, probes and writes the first sector: nothing may come between.
-    const guarded = this.#reprobe !== undefined && offset < PROBE_SIZE;
+    // A guarded write reads, probes and writes the sectors probing looks at (the first, and
+    // the last, where a fixed VHD keeps its footer): nothing may come between. Such writes
+    // are rare (the edges of a guessed raw disk), so they are serialized against everything.
+    const guarded = this.#reprobe !== undefined && (offset < PROBE_SIZE || end > this.virtualSize - PROBE_SIZE);
     const trackStart = guarded ? 0 : alignedStart;
-    const trackEnd = guarded ? Math.max(alignedEnd, this.#firstSectorEnd()) : alignedEnd;
+    const trackEnd = guarded ? this.virtualSize : alignedEnd;
     await this.#requests.run(trackStart, trackEnd, padded || guarded, async () => {
-      if (guarded) await this.#checkFirstSector(offset, end, mutation);
+      if (guarded) await this.#checkProbedSectors(offset, end, mutation);
       if (mutation.kind === 'write') await this.#writePadded(offset, mutation.bytes, fua);
       else await this.#zeroPadded(offset, end, mutation);
       if (fua) await this.#flushNow();
@@ -311,30 +313,35 @@ export class BlockDevice {
     await write.call(this.driver, this.image, offset, buffers, fua ? { fua: true } : {});
   }
 
-  /** Where the first sector ends, rounded up to the alignment (within the disk). */
-  #firstSectorEnd(): number {
-    const [, end] = this.#alignedRange(0, Math.min(PROBE_SIZE, this.virtualSize));
-    return end;
-  }
-
   /**
-   * QEMU's raw_check_write: on a guessed format, the first sector the request would leave
-   * must still probe as this format, or the request fails with EPERM.
+   * QEMU's raw_check_write, extended to the last sector: on a guessed format, the first and
+   * last sectors the request would leave must still probe as this format, or the request
+   * fails with EPERM. (vdisk probes a file's last sector too, for fixed VHDs, so a guest of
+   * a guessed raw disk could otherwise plant a footer there: CVE-2008-2004's hazard.)
    */
-  async #checkFirstSector(offset: number, end: number, mutation: Mutation): Promise<void> {
+  async #checkProbedSectors(offset: number, end: number, mutation: Mutation): Promise<void> {
     const reprobe = this.#reprobe;
     if (!reprobe) return;
-    const readEnd = this.#firstSectorEnd();
-    const first = new Uint8Array(readEnd);
-    const covered = offset === 0 && end >= readEnd;
-    if (!covered) await this.#readv(0, [first]);
-    const stop = Math.min(end, readEnd);
-    if (mutation.kind === 'write') first.set(mutation.bytes.subarray(0, stop - offset), offset);
-    else first.fill(0, offset, stop);
-    const sector = new Uint8Array(PROBE_SIZE);
-    sector.set(first.subarray(0, Math.min(PROBE_SIZE, first.length)));
-    const format = reprobe(sector);
+    const size = this.virtualSize;
+    const first = await this.#edgeAfter(0, Math.min(PROBE_SIZE, size), offset, end, mutation);
+    const last = size >= PROBE_SIZE ? await this.#edgeAfter(size - PROBE_SIZE, size, offset, end, mutation) : undefined;
+    const format = reprobe(first, last, size);
     if (format !== undefined && format !== this.format) throw new VdiskError('EPERM', 'Operation not permitted');
+  }
+
+  /** Bytes `[from, to)` of the disk as the request would leave them (read through the aligned cover). */
+  async #edgeAfter(from: number, to: number, offset: number, end: number, mutation: Mutation): Promise<Uint8Array> {
+    const [coverStart, coverEnd] = this.#alignedRange(from, to);
+    const cover = new Uint8Array(coverEnd - coverStart);
+    await this.#readv(coverStart, [cover]);
+    const bytes = cover.subarray(from - coverStart, to - coverStart);
+    const start = Math.max(from, offset);
+    const stop = Math.min(to, end);
+    if (start < stop) {
+      if (mutation.kind === 'write') bytes.set(mutation.bytes.subarray(start - offset, stop - offset), start - from);
+      else bytes.fill(0, start - from, stop - from);
+    }
+    return bytes;
   }
 
   /**

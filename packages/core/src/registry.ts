@@ -209,7 +209,7 @@ export class Registry {
       return new BlockDevice(driver, image, opened, {
         writable,
         probeGuessed: guessed,
-        reprobe: guessed ? (sector) => this.#reprobe(sector) : undefined,
+        reprobe: guessed ? (first, last, size) => this.#reprobe(first, last, size) : undefined,
         backing,
       });
     } catch (error) {
@@ -299,10 +299,10 @@ export class Registry {
     await driver.create.call(driver, target, createOptions);
   }
 
-  /** What a first sector probes as, for the guessed-raw guard; undefined when nothing matches. */
-  #reprobe(sector: Uint8Array): string | undefined {
+  /** What a disk with these first and last sectors probes as, for the guessed-raw guard; undefined when nothing matches. */
+  #reprobe(first: Uint8Array, last: Uint8Array | undefined, size: number): string | undefined {
     try {
-      return this.probeBytes(sector, PROBE_SIZE).format;
+      return this.probeBytes(first, Math.max(size, 1), undefined, last).format;
     } catch {
       return undefined;
     }

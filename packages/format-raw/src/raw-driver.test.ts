@@ -148,6 +148,35 @@ describe('raw', () => {
       expect(registry.probeBytes(source.bytes.subarray(0, 512), source.size).format).toBe('magic');
     });
 
+    it('refuses a write that would make the last sector probe as another format (a fixed VHD footer)', async () => {
+      // `FOOTER!!` at the start of the last sector: probed from the context's lastSector, as vpc does.
+      const footer: BlockDriver = {
+        name: 'footer',
+        probe: (_sector, context) =>
+          context?.lastSector && new TextDecoder().decode(context.lastSector.subarray(0, 8)) === 'FOOTER!!' ? 100 : 0,
+        open: () => Promise.reject(new Error('not used')),
+      };
+      const withFooter = new Registry([new RawDriver(), footer]);
+      const source = new MemorySource(bytes.slice());
+      const device = await withFooter.open(source, { writable: true });
+      expect(device.probeGuessed).toBe(true);
+      const before = source.bytes.slice();
+      await expect(device.write(4096 - 512, text('FOOTER!!'))).rejects.toMatchObject({ code: 'EPERM' });
+      // Also when the write only completes it, and as part of a longer write that ends there.
+      await device.write(4096 - 512, text('FOOT'));
+      await expect(device.write(4096 - 508, text('ER!!'))).rejects.toMatchObject({ code: 'EPERM' });
+      const long = new Uint8Array(1024);
+      long.set(text('FOOTER!!'), 512);
+      await expect(device.write(4096 - 1024, long)).rejects.toMatchObject({ code: 'EPERM' });
+      before.set(text('FOOT'), 4096 - 512);
+      expect(source.bytes).toEqual(before);
+      // The same bytes in the middle of the disk are only data.
+      await device.write(1024, text('FOOTER!!'));
+      // Named, the format is no guess: the footer may be written.
+      const named = await withFooter.open(new MemorySource(bytes.slice()), { format: 'raw', writable: true });
+      await named.write(4096 - 512, text('FOOTER!!'));
+    });
+
     it('guards an image shorter than a sector', async () => {
       const source = new MemorySource(bytes.slice(0, 10));
       const device = await registry.open(source, { writable: true });
