@@ -57,6 +57,7 @@ export {
 } from './errors.js';
 export { EventLoopYielder } from './event-loop-yielder.js';
 export { assertExactRange, exactOffset } from './exact-offset.js';
+export { type FileRun, FileRuns, zeroBuffers } from './file-runs.js';
 export { IoVector } from './io-vector.js';
 export { MemorySource, type MemorySourceOptions } from './memory-source.js';
 export { readSource } from './read-source.js';

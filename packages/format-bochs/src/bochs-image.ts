@@ -5,6 +5,7 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type DriverImage,
+  FileRuns,
   ImageFormatError,
   IoVector,
   ReadOnlyError,
@@ -14,7 +15,6 @@ import {
 import { type BochsGeometry, SECTOR_SIZE, slotOffset, UNALLOCATED } from './geometry.js';
 import { GroupBarrier } from './group-barrier.js';
 import type { BochsHeader } from './header.js';
-import { ScatterPlan } from './scatter-plan.js';
 
 /** The bitmap bits that a request needs of one extent. */
 interface ExtentBitmap {
@@ -247,7 +247,7 @@ export class BochsImage implements DriverImage {
     const bitmapArea = bitmapBlocks * SECTOR_SIZE;
     const extentArea = extentBlocks * SECTOR_SIZE;
     const zeros = this.#zeroBuffer();
-    const plan = new ScatterPlan();
+    const plan = new FileRuns();
     for (const part of fresh) {
       const position = slotOffset(this.geometry, part.slot, part.index);
       const bitmap = new Uint8Array(bitmapArea);
@@ -468,7 +468,7 @@ export class BochsImage implements DriverImage {
    */
   async #read(offset: number, iov: IoVector): Promise<void> {
     const bitmapArea = this.geometry.bitmapBlocks * SECTOR_SIZE;
-    const plan = new ScatterPlan();
+    const plan = new FileRuns();
     const parts: ExtentPart[] = [];
     for (const { index, within, length: part, at } of this.#extents(offset, iov.length)) {
       const bitmapOffset = this.#slotStart(index);

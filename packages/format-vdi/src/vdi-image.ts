@@ -4,12 +4,13 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type DriverImage,
+  FileRuns,
   IoVector,
   ReadOnlyError,
   readSource,
   type WriteOptions,
+  zeroBuffers,
 } from '@vdisk/core';
-import { FileRuns, zeroBuffers } from './file-runs.js';
 import { DISCARDED, FIELD, SECTOR_SIZE, TYPE_STATIC, type VdiHeader } from './header.js';
 
 /** One piece of a request within one block. */

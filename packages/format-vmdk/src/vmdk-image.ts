@@ -5,13 +5,14 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type DriverImage,
+  FileRuns,
   IoVector,
   ReadOnlyError,
   readSource,
   VdiskError,
   type WriteOptions,
+  zeroBuffers,
 } from '@vdisk/core';
-import { FileRuns, zeroBuffers } from './file-runs.js';
 import { SECTOR_SIZE, type SparseHeader, ZEROED_GRAIN } from './header.js';
 
 /** A grain table entry to write: directory entry `gdIndex`, table entry `gtIndex`. */

@@ -4,13 +4,14 @@ import {
   type BlockStatusRun,
   type ByteSource,
   type DriverImage,
+  FileRuns,
   IoVector,
   ReadOnlyError,
   readSource,
   type WriteOptions,
   writeSource,
+  zeroBuffers,
 } from '@vdisk/core';
-import { FileRuns, zeroBuffers } from './file-runs.js';
 import { DISK_FIXED, SECTOR_SIZE, UNALLOCATED, type VhdFooter } from './footer.js';
 
 /** The largest zero buffer a write shares between its pieces. */
