@@ -1,4 +1,4 @@
-import { allocationMap, type BlockDevice, type BlockStatusRun, dataRanges, EventLoopYielder } from '@vdisk/core';
+import { allocationMap, type BlockDevice, dataRanges, EventLoopYielder, type MapRun } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { defaultRegistry } from '../default-registry.js';
 import { reportError } from '../error-line.js';
@@ -135,17 +135,12 @@ async function firstDifference(
 
 /**
  * A map run's block status as `compare -s` compares it: qemu-img map's (present, zero,
- * data). qemu-img compares its internal status word; vdisk's rule is this triple, so two
- * images are strictly equal when `vdisk map --output=json` would print the same flags for
- * every byte (the file offsets aside).
- *
- * Derived here from the driver's run as the map prints it today (data; allocated zeros;
- * not allocated). Once core derives present/zero/data itself (the backing-chain work),
- * this should use core's derivation.
+ * data), as core derives them after QEMU's block layer. qemu-img compares its internal
+ * status word; vdisk's rule is this triple, so two images are strictly equal when `vdisk
+ * map --output=json` would print the same flags for every byte (depth and file offsets aside).
  */
-function blockStatusOf(run: BlockStatusRun): string {
-  if (run.data) return 'present,data';
-  return run.allocated ? 'present,zero' : 'zero';
+function blockStatusOf(run: MapRun): string {
+  return `${run.present},${run.zero},${run.data}`;
 }
 
 /** With -s: the first offset in `[start, end)` where the exact maps of `a` and `b` differ, or undefined. */
