@@ -100,23 +100,25 @@ export class BochsDriver implements BlockDriver<BochsImage> {
   }
 
   info(image: BochsImage): FormatSpecificInfo {
-    const { header } = image;
-    return {
-      type: 'bochs',
-      data: {
-        version: header.version,
-        subtype: header.subtype,
-        'header-size': header.headerSize,
-        'catalog-size': header.catalogSize,
-        'bitmap-size': header.bitmapSize,
-        'extent-size': header.extentSize,
-        'allocated-extents': image.allocatedExtents(),
-      },
-    };
+    return { type: 'bochs', data: growingInfoData(image) };
   }
 
   /** With `repair` (`leaks` or `all`), reclaims the orphan slots at the end of the file, then reports what is left. */
   check(image: BochsImage, options?: CheckOptions): Promise<CheckReport> {
     return options?.repair ? repairImage(image) : checkImage(image);
   }
+}
+
+/** `info`'s fields of an image in the redolog layout (growing, undoable, volatile), in CONTRACT.md's keys. */
+export function growingInfoData(image: BochsImage): Record<string, number | string> {
+  const { header } = image;
+  return {
+    version: header.version,
+    subtype: header.subtype,
+    'header-size': header.headerSize,
+    'catalog-size': header.catalogSize,
+    'bitmap-size': header.bitmapSize,
+    'extent-size': header.extentSize,
+    'allocated-extents': image.allocatedExtents(),
+  };
 }

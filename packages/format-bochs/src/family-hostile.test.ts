@@ -5,11 +5,12 @@
  * allowed: success, or a typed VdiskError with a one-line message; and every read of the
  * file is bounded (the table at open at most 4 MiB, a request's reads by the request).
  */
-import { type BackingOpener, type BlockDriver, MemorySource, Registry, VdiskError } from '@vdisk/core';
+import { type BackingOpener, MemorySource, Registry, VdiskError } from '@vdisk/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
 import { BoundedSource } from './bounded-source.fixture.js';
+import { rawStandIn } from './raw-stand-in.fixture.js';
 import { BochsRedologDriver } from './redolog-driver.js';
 import { BochsSparseDriver } from './sparse-driver.js';
 import { buildBochsImage } from './testing/image-builder.js';
@@ -19,25 +20,7 @@ const RUNS = Math.max(1, Math.floor(Number(process.env.VDISK_FUZZ_RUNS ?? 1500) 
 const SEED = process.env.VDISK_FUZZ_SEED ? Number(process.env.VDISK_FUZZ_SEED) : 11;
 const MAX_TABLE_READ = 4 * 1024 * 1024;
 
-const rawDriver: BlockDriver = {
-  name: 'raw',
-  probe: () => 1,
-  async open(source) {
-    return {
-      virtualSize: source.size,
-      requestAlignment: 1,
-      readv: async (offset, buffers) => {
-        let at = offset;
-        for (const buffer of buffers) {
-          await source.read(buffer, at);
-          at += buffer.length;
-        }
-      },
-      close: async () => {},
-    };
-  },
-};
-const registry = new Registry([rawDriver, new BochsDriver(), new BochsSparseDriver(), new BochsRedologDriver()]);
+const registry = new Registry([rawStandIn, new BochsDriver(), new BochsSparseDriver(), new BochsRedologDriver()]);
 
 /** Files by name for parents; identity is the name, or `same` maps names onto one identity (a loop). */
 function opener(files: Record<string, Uint8Array>, same: Record<string, string> = {}): BackingOpener {

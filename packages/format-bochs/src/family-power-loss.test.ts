@@ -16,6 +16,7 @@ import {
 import { PowerLossSource } from '@vdisk/core/testing';
 import { describe, expect, it } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
+import { rawStandIn } from './raw-stand-in.fixture.js';
 import { BochsRedologDriver } from './redolog-driver.js';
 import { fatTimestamp } from './redolog-header.js';
 import { BochsSparseDriver } from './sparse-driver.js';
@@ -23,33 +24,14 @@ import { buildSparseImage } from './testing/sparse-builder.js';
 
 const SECTOR = 512;
 
-const rawDriver: BlockDriver = {
-  name: 'raw',
-  probe: () => 1,
-  async open(source) {
-    return {
-      virtualSize: source.size,
-      requestAlignment: 1,
-      readv: async (offset, buffers) => {
-        let at = offset;
-        for (const buffer of buffers) {
-          await source.read(buffer, at);
-          at += buffer.length;
-        }
-      },
-      close: async () => {},
-    };
-  },
-};
-
 /** A raw driver that writes, for a commit's base. */
 function writableRaw(): BlockDriver {
   let target: ByteSource | undefined;
   return {
-    ...rawDriver,
+    ...rawStandIn,
     async open(source, options) {
       target = source;
-      return (rawDriver.open as BlockDriver['open'])(source, options);
+      return (rawStandIn.open as BlockDriver['open'])(source, options);
     },
     async write(_image, offset, buffers) {
       let at = offset;
@@ -221,7 +203,7 @@ describe('power loss: bochs-redolog writes and commit', () => {
       return { source, filename: 'disk.img', identity: 'disk.img' };
     },
   });
-  const registry = () => new Registry([rawDriver, new BochsDriver(), new BochsRedologDriver()]);
+  const registry = () => new Registry([rawStandIn, new BochsDriver(), new BochsRedologDriver()]);
 
   it('writes: every state opens over the untouched base and reads a value each sector had', async () => {
     const base = baseBytes();

@@ -2,7 +2,6 @@ import {
   allocationMap,
   type BackingOpener,
   type BlockDevice,
-  type BlockDriver,
   type MapRun,
   MemorySource,
   Registry,
@@ -10,6 +9,7 @@ import {
 } from '@vdisk/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BochsDriver } from './bochs-driver.js';
+import { rawStandIn } from './raw-stand-in.fixture.js';
 import { BochsRedologDriver, baseByBochsRule } from './redolog-driver.js';
 import { fatTimestamp, formatFatTimestamp } from './redolog-header.js';
 import { BochsSparseDriver } from './sparse-driver.js';
@@ -18,27 +18,7 @@ import { buildBochsImage } from './testing/image-builder.js';
 const DISK = 1032192; // 4 KiB extents: 252 of them
 const filled = (length: number, value: number) => new Uint8Array(length).fill(value);
 
-/** Raw, as the registry's fallback (the CLI's raw driver lives in another package). */
-const rawDriver: BlockDriver = {
-  name: 'raw',
-  probe: () => 1,
-  async open(source) {
-    return {
-      virtualSize: source.size,
-      requestAlignment: 1,
-      readv: async (offset, buffers) => {
-        let at = offset;
-        for (const buffer of buffers) {
-          await source.read(buffer, at);
-          at += buffer.length;
-        }
-      },
-      close: async () => {},
-    };
-  },
-};
-
-const registry = new Registry([rawDriver, new BochsDriver(), new BochsSparseDriver(), new BochsRedologDriver()]);
+const registry = new Registry([rawStandIn, new BochsDriver(), new BochsSparseDriver(), new BochsRedologDriver()]);
 
 /** A flat base of a pattern: byte i is (i >> 9) & 0xff, so each sector names itself. */
 const flatBase = () => new Uint8Array(DISK).map((_, i) => ((i >> 9) & 0xff) | 1);

@@ -14,6 +14,7 @@ import {
   type ModifiedTimeSource,
   writeSource,
 } from '@vdisk/core';
+import { growingInfoData } from './bochs-driver.js';
 import { BochsImage } from './bochs-image.js';
 import { checkImage, repairImage } from './check.js';
 import { createImage } from './create-image.js';
@@ -197,20 +198,7 @@ export class BochsRedologDriver implements BlockDriver<RedologImage> {
   }
 
   info(image: RedologImage): FormatSpecificInfo {
-    const { header } = image;
-    return {
-      type: 'bochs-redolog',
-      data: {
-        version: header.version,
-        subtype: header.subtype,
-        'header-size': header.headerSize,
-        'catalog-size': header.catalogSize,
-        'bitmap-size': header.bitmapSize,
-        'extent-size': header.extentSize,
-        'allocated-extents': image.allocatedExtents(),
-        timestamp: header.timestamp,
-      },
-    };
+    return { type: 'bochs-redolog', data: { ...growingInfoData(image), timestamp: image.header.timestamp } };
   }
 
   /** The growing image's check; with `repair`, its repair (orphan slots cut at the end). */

@@ -1,5 +1,6 @@
 import { runDriverConformance } from '@vdisk/conformance';
-import { BlockDevice, type BlockDriver, MemorySource } from '@vdisk/core';
+import { BlockDevice, MemorySource } from '@vdisk/core';
+import { rawStandIn } from './raw-stand-in.fixture.js';
 import { BochsRedologDriver } from './redolog-driver.js';
 import { buildBochsImage } from './testing/index.js';
 
@@ -12,26 +13,6 @@ const sectors = (count: number, seed: number) => {
 /** A flat base whose every sector is nonzero, so what comes from it is never mistaken for a hole. */
 const baseBytes = () => new Uint8Array(DISK).map((_, i) => ((i >> 9) % 250) + 3);
 
-/** A raw parent, as core opens one: read-only, the bytes as they are. */
-const rawParent: BlockDriver = {
-  name: 'raw',
-  probe: () => 1,
-  async open(source) {
-    return {
-      virtualSize: source.size,
-      requestAlignment: 1,
-      readv: async (offset, buffers) => {
-        let at = offset;
-        for (const buffer of buffers) {
-          await source.read(buffer, at);
-          at += buffer.length;
-        }
-      },
-      close: async () => {},
-    };
-  },
-};
-
 function redologCase(writes: Array<{ offset: number; data: Uint8Array }>) {
   return () => {
     const base = baseBytes();
@@ -40,7 +21,11 @@ function redologCase(writes: Array<{ offset: number; data: Uint8Array }>) {
     const source = new MemorySource(buildBochsImage({ diskSize: DISK, subtype: 'Undoable', writes }));
     const parent = async () => {
       const baseSource = new MemorySource(base, { writable: false });
-      return new BlockDevice(rawParent, await rawParent.open(baseSource, { writable: false, options: {} }), baseSource);
+      return new BlockDevice(
+        rawStandIn,
+        await rawStandIn.open(baseSource, { writable: false, options: {} }),
+        baseSource,
+      );
     };
     return {
       source,
