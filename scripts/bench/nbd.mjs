@@ -22,7 +22,7 @@ import { randomOffsets } from './offsets.mjs';
 
 const MiB = 1024 * 1024;
 const root = new URL('../../', import.meta.url).pathname;
-const vdiskBin = join(root, 'packages/cli/dist/bundle/vdisk.mjs');
+const vdiskBin = join(root, 'packages/cli/dist/bundle/vdisk.cjs');
 
 const { values: args } = parseArgs({
   options: {

@@ -20,7 +20,7 @@ import { benchOtherFormats } from './other-formats.mjs';
 const MiB = 1024 * 1024;
 const root = new URL('../../', import.meta.url).pathname;
 const dir = join(root, '.bench');
-const vdiskBin = join(root, 'packages/cli/dist/bundle/vdisk.mjs');
+const vdiskBin = join(root, 'packages/cli/dist/bundle/vdisk.cjs');
 
 const { values: args } = parseArgs({
   options: {

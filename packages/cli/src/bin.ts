@@ -1,19 +1,11 @@
 #!/usr/bin/env node
-import { commandLineArguments } from './argv.js';
-import { cliLocation } from './cli-location.js';
-import { main } from './main.js';
-import { finish, listenForInterrupts } from './signals.js';
-import { watchStandardOutput } from './stdout.js';
-import { removeTemporariesSync } from './temporary-files.js';
+import { isPlainProbe } from './plain-probe.js';
 
-cliLocation.url = import.meta.url;
-watchStandardOutput();
-const signal = listenForInterrupts();
-// An exit on an unexpected path (an error thrown past the command) removes convert's and
-// create's temporary files too.
-process.on('exit', removeTemporariesSync);
-
-main(await commandLineArguments(), signal).then(finish, (error: unknown) => {
-  process.stderr.write(`vdisk: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-  finish(1);
-});
+/**
+ * vdisk's entry. `vdisk probe FILE...` without options runs fast-probe, the rest the whole
+ * command line (cli.ts). In the bundle this file is CommonJS and loads fast-probe with
+ * require, so that a plain probe never starts Node's ES module loader (see
+ * scripts/bundle-cli.mjs).
+ */
+if (isPlainProbe(process.argv.slice(2))) void import('./fast-probe.js');
+else void import('./cli.js');

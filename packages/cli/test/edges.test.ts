@@ -43,7 +43,7 @@ interface ShellResult {
   stderr: string;
 }
 
-/** Runs a bash script with $VDISK set to the built CLI (`node .../vdisk.mjs`). */
+/** Runs a bash script with $VDISK set to the built CLI (`node .../vdisk.cjs`). */
 function shell(script: string): Promise<ShellResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', script], {

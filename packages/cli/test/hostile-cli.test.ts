@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // and the image unchanged, byte for byte and mtime, after every command. `map` and
 // `check` are included as soon as `vdisk --help` lists them.
 
-const VDISK = resolve(import.meta.dirname, '../dist/bundle/vdisk.mjs');
+const VDISK = resolve(import.meta.dirname, '../dist/bundle/vdisk.cjs');
 const dir = mkdtempSync(join(tmpdir(), 'vdisk-hostile-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

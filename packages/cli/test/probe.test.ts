@@ -106,4 +106,17 @@ describe('vdisk probe', () => {
       stderr: `vdisk: ${path('missing.img')}: No such file or directory\n`,
     });
   });
+
+  it('runs a plain `probe FILE...` (without commander) exactly as with options (through commander)', async () => {
+    // bin sends `probe FILE...` with no option to fast-probe, anything else to commander.
+    for (const files of [
+      [path('disk.bochs'), path('disk.raw')],
+      [path('missing.img'), path('disk.bochs'), dir],
+      [''],
+    ]) {
+      const plain = await vdisk(['probe', ...files]);
+      expect(await vdisk(['probe', '--output=human', ...files])).toEqual(plain);
+      expect(await vdisk(['probe', ...files, '--output', 'human'])).toEqual(plain);
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The built, bundled CLI: tests run what users run (`pnpm test` builds it first). */
-export const VDISK = fileURLToPath(new URL('../dist/bundle/vdisk.mjs', import.meta.url));
+export const VDISK = fileURLToPath(new URL('../dist/bundle/vdisk.cjs', import.meta.url));
 
 export interface VdiskResult {
   code: number | null;

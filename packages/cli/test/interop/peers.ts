@@ -26,7 +26,7 @@ export type PeerTool = (typeof PEER_TOOLS)[number];
 export const REQUIRE_INTEROP = process.env.VDISK_REQUIRE_INTEROP === '1';
 
 /** The built CLI bundle, which the interop tests run (root `pnpm build` writes it). */
-export const VDISK_BUNDLE = resolve(import.meta.dirname, '../../dist/bundle/vdisk.mjs');
+export const VDISK_BUNDLE = resolve(import.meta.dirname, '../../dist/bundle/vdisk.cjs');
 
 /** Where each tool was found on the PATH; a missing tool has no entry. */
 export const peerPaths: Partial<Record<PeerTool, string>> = findTools(PEER_TOOLS);
