@@ -2,8 +2,8 @@
 // much faster than inversify's many modules.
 //
 // vdisk.cjs, the `vdisk` command (bin.ts), is CommonJS: it sends `vdisk probe FILE...`
-// without options to fast-probe.cjs, and everything else to vdisk.mjs, the whole command
-// line (cli.ts) as ES modules, with commands in separate chunks loaded on demand. Measured
+// (with `--output` at most) to fast-probe.cjs, and everything else to vdisk.mjs, the whole
+// command line (cli.ts) as ES modules, with commands in separate chunks loaded on demand. Measured
 // on Node 20 (`vdisk probe IMG` over `node -e ''`, medians of 40 interleaved runs): the
 // ES module loader itself costs about 5 ms before the first module runs, each further
 // chunk about 1 ms, and commander with every command built about 6 ms; the probe path was

@@ -107,16 +107,20 @@ describe('vdisk probe', () => {
     });
   });
 
-  it('runs a plain `probe FILE...` (without commander) exactly as with options (through commander)', async () => {
-    // bin sends `probe FILE...` with no option to fast-probe, anything else to commander.
-    for (const files of [
+  it('runs a plain `probe [--output FMT] FILE...` (without commander) exactly as commander does', async () => {
+    // bin sends probe with files and --output to fast-probe, anything else to commander:
+    // `--` (the end of options, no change to the result) sends the same command to commander.
+    const cases = [
       [path('disk.bochs'), path('disk.raw')],
       [path('missing.img'), path('disk.bochs'), dir],
       [''],
-    ]) {
-      const plain = await vdisk(['probe', ...files]);
-      expect(await vdisk(['probe', '--output=human', ...files])).toEqual(plain);
-      expect(await vdisk(['probe', ...files, '--output', 'human'])).toEqual(plain);
-    }
-  });
+    ].flatMap((files) => [[], ['--output=json'], ['--output', 'human']].map((options) => ({ files, options })));
+    await Promise.all(
+      cases.map(async ({ files, options }) => {
+        const plain = await vdisk(['probe', ...options, ...files]);
+        expect(plain.stdout + plain.stderr).not.toBe('');
+        expect(await vdisk(['probe', ...options, '--', ...files])).toEqual(plain);
+      }),
+    );
+  }, 30_000);
 });
