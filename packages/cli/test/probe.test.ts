@@ -1,11 +1,14 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { buildBochsImage } from '@vdisk/format-bochs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vdisk } from './vdisk-process.js';
+import { VDISK, vdisk } from './vdisk-process.js';
 
 const PLUGIN = new URL('./fixtures/tpf-plugin.mjs', import.meta.url).pathname;
+const CODE_CACHE = new URL('../dist/code-cache.js', import.meta.url).pathname;
 let dir: string;
 const path = (name: string) => join(dir, name);
 
@@ -123,4 +126,22 @@ describe('vdisk probe', () => {
       }),
     );
   }, 30_000);
+
+  it("ships fast-probe's V8 code cache, made for its source, which this Node accepts", () => {
+    // The build names the cache by the source's hash (V8 checks only the length); a cache
+    // this Node refused would leave probe correct but ~4 ms slower to start.
+    const bundle = dirname(VDISK);
+    const caches = readdirSync(bundle).filter((name) => name.endsWith('.v8-cache'));
+    expect(caches).toHaveLength(1);
+    const script = `import { requireWithCodeCache } from ${JSON.stringify(CODE_CACHE)};
+      process.argv = [process.argv[0], ${JSON.stringify(VDISK)}, 'probe', ${JSON.stringify(path('disk.bochs'))}];
+      const run = requireWithCodeCache(${JSON.stringify(join(bundle, 'fast-probe.cjs'))}, ${JSON.stringify(join(bundle, caches[0] as string))});
+      process.stderr.write('rejected: ' + run.cacheRejected);`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(run).toMatchObject({
+      status: 0,
+      stdout: `${path('disk.bochs')}: bochs (score 100)\n`,
+      stderr: 'rejected: false',
+    });
+  });
 });
