@@ -1,8 +1,8 @@
 import { checkCrashSafety } from '@vdisk/conformance';
 import {
   allocationMap,
-  type BackingOpener,
   BackingChainError,
+  type BackingOpener,
   type BlockDevice,
   type BlockDriver,
   type MapRun,
