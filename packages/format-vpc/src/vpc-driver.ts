@@ -41,7 +41,7 @@ const OPEN_OPTIONS = ['force_size_calc'];
 /** QEMU's bdrv_check_request limit: a read at or past 2^63 fails rather than reading zeros. */
 const MAX_REQUEST_END = 2n ** 63n;
 
-/** VHD (Virtual PC, Hyper-V) images, fixed and dynamic: a port of QEMU 7.2's block/vpc.c. */
+/** VHD (Virtual PC, Hyper-V) images, fixed, dynamic (QEMU 7.2's block/vpc.c) and differencing. */
 export class VpcDriver implements BlockDriver<VpcImage> {
   readonly name = 'vpc';
   readonly description = 'Virtual PC / Hyper-V disk image (VHD), fixed, dynamic and differencing';
