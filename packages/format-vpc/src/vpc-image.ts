@@ -68,8 +68,8 @@ interface BlockPiece {
  * An open VHD image. A fixed image is its file (the footer follows the data). A dynamic
  * image maps virtual offsets through the BAT: block `i` is at sector `bat[i]`, its sector
  * bitmap first, then its data. QEMU 7.2 ignores the bitmap when reading (an allocated block
- * is read whole) and so does vdisk, but for a differencing disk (type 4), whose bitmap says
- * which sectors are its own and which its parent's (QEMU 7.2 reads those as zeros).
+ * is read whole) and so does vdisk, except in a differencing disk (type 4), whose bitmap says
+ * which sectors are its own and which its parent's (QEMU 7.2 reads the parent's as zeros).
  */
 export class VpcImage implements DriverImage {
   readonly requestAlignment = SECTOR_SIZE;
