@@ -113,6 +113,9 @@ export async function copyDevice(from: BlockDevice, to: BlockDevice, options: Co
       }
     }
     while (inFlight.length > 0) await settleOldest();
+    // An abort while the last writes were finishing (from a progress callback, say) still
+    // counts: the caller asked to stop before it was told the copy was done.
+    await yielder.check();
   } finally {
     // Never leave a write running behind the caller's back, even when the copy failed.
     await Promise.allSettled(inFlight.map(({ written }) => written));
