@@ -19,7 +19,12 @@ export class IoVector {
     for (const buffer of this.buffers) {
       const stop = start + buffer.length;
       if (stop > offset && start < end) {
-        pieces.push(buffer.subarray(Math.max(offset, start) - start, Math.min(end, stop) - start));
+        // The whole buffer as it is (the common single-buffer request); a view only of part of one.
+        pieces.push(
+          start >= offset && stop <= end
+            ? buffer
+            : buffer.subarray(Math.max(offset, start) - start, Math.min(end, stop) - start),
+        );
       }
       if (stop >= end) break;
       start = stop;

@@ -8,8 +8,37 @@ export interface TrackedRequest {
   readonly settled: Promise<void>;
 }
 
-interface Entry extends TrackedRequest {
-  resolve(): void;
+/**
+ * A request in flight. Its `settled` promise is made only when something waits for it (a
+ * serialising request, `drain`): most requests overlap nothing, and at queue depth 16 a
+ * promise per request was a measurable share of a 4 KiB read's cost.
+ */
+class Entry implements TrackedRequest {
+  readonly start: number;
+  readonly end: number;
+  readonly serialising: boolean;
+  #settled: Promise<void> | undefined;
+  #resolve: (() => void) | undefined;
+  #ended = false;
+
+  constructor(start: number, end: number, serialising: boolean) {
+    this.start = start;
+    this.end = end;
+    this.serialising = serialising;
+  }
+
+  get settled(): Promise<void> {
+    if (this.#ended) return Promise.resolve();
+    this.#settled ??= new Promise<void>((resolve) => {
+      this.#resolve = resolve;
+    });
+    return this.#settled;
+  }
+
+  finish(): void {
+    this.#ended = true;
+    this.#resolve?.();
+  }
 }
 
 /**
@@ -25,6 +54,8 @@ interface Entry extends TrackedRequest {
  */
 export class TrackedRequests {
   readonly #inFlight = new Set<Entry>();
+  /** How many of them are serialising. */
+  #serialising = 0;
 
   /** How many requests are in flight (waiting or running). */
   get size(): number {
@@ -37,20 +68,8 @@ export class TrackedRequests {
    * An empty range conflicts with nothing: a flush is counted, never ordered.
    */
   async begin(start: number, end: number, serialising: boolean): Promise<TrackedRequest> {
-    const conflicts: Promise<void>[] = [];
-    if (end > start) {
-      for (const other of this.#inFlight) {
-        if ((serialising || other.serialising) && other.start < end && start < other.end) {
-          conflicts.push(other.settled);
-        }
-      }
-    }
-    let resolve!: () => void;
-    const settled = new Promise<void>((r) => {
-      resolve = r;
-    });
-    const entry: Entry = { start, end, serialising, settled, resolve };
-    this.#inFlight.add(entry);
+    const conflicts = this.#conflicts(start, end, serialising);
+    const entry = this.#add(start, end, serialising);
     if (conflicts.length > 0) await Promise.all(conflicts);
     return entry;
   }
@@ -59,17 +78,44 @@ export class TrackedRequests {
   end(request: TrackedRequest): void {
     const entry = request as Entry;
     if (!this.#inFlight.delete(entry)) return;
-    entry.resolve();
+    if (entry.serialising) this.#serialising--;
+    entry.finish();
   }
 
-  /** Runs `fn` as a request on `[start, end)`. */
+  /**
+   * Runs `fn` as a request on `[start, end)`. A request that waits for nothing calls `fn`
+   * at once, without a turn of the event loop in between.
+   */
   async run<T>(start: number, end: number, serialising: boolean, fn: () => Promise<T>): Promise<T> {
-    const request = await this.begin(start, end, serialising);
+    const conflicts = this.#conflicts(start, end, serialising);
+    const entry = this.#add(start, end, serialising);
     try {
+      if (conflicts.length > 0) await Promise.all(conflicts);
       return await fn();
     } finally {
-      this.end(request);
+      this.end(entry);
     }
+  }
+
+  #add(start: number, end: number, serialising: boolean): Entry {
+    const entry = new Entry(start, end, serialising);
+    this.#inFlight.add(entry);
+    if (serialising) this.#serialising++;
+    return entry;
+  }
+
+  /** What a request on `[start, end)` must wait for: the overlapping requests in flight that are serialising, or all of them if it is. */
+  #conflicts(start: number, end: number, serialising: boolean): Promise<void>[] {
+    const conflicts: Promise<void>[] = [];
+    // The common case, plain requests among plain requests, looks at nothing.
+    if (end > start && (serialising || this.#serialising > 0)) {
+      for (const other of this.#inFlight) {
+        if ((serialising || other.serialising) && other.start < end && start < other.end) {
+          conflicts.push(other.settled);
+        }
+      }
+    }
+    return conflicts;
   }
 
   /** Resolves when every request in flight now, and every one they wait for, has ended. */

@@ -89,6 +89,12 @@ export class BochsImage implements DriverImage {
   readonly #allocating = new Map<number, { settled: Promise<void>; settle: () => void }>();
   /** One bit per extent: every bit of its bitmap is set (see #isFull). At most 128 KiB. */
   readonly #full: Uint8Array;
+  /**
+   * Counts zeroings begun and ended (odd while one runs, a seqlock's counter): a read that
+   * saw a full bitmap marks the extent full only if no zeroing ran while it read, or it
+   * could mark full an extent whose bits were just cleared.
+   */
+  #zeroings = 0;
   /** Why writes are refused, when they are. */
   #writeBlocker: string | undefined;
   /** Zeros to fill new slots with, shared by every writev (read-only). */
@@ -168,9 +174,14 @@ export class BochsImage implements DriverImage {
       if (slot !== UNALLOCATED) parts.push({ ...part, slot });
     }
     await this.#lock.runExclusive(async () => {
-      for (const part of parts) {
-        this.#setFull(part.index, false);
-        await this.#updateBits(part, false);
+      this.#zeroings++; // odd while bits are being cleared
+      try {
+        for (const part of parts) {
+          this.#setFull(part.index, false);
+          await this.#updateBits(part, false);
+        }
+      } finally {
+        this.#zeroings++;
       }
     });
   }
@@ -468,36 +479,52 @@ export class BochsImage implements DriverImage {
    */
   async #read(offset: number, iov: IoVector): Promise<void> {
     const bitmapArea = this.geometry.bitmapBlocks * SECTOR_SIZE;
+    const extentSectors = this.geometry.extentSize / SECTOR_SIZE;
+    // A whole bitmap read now may show an extent full (unless a zeroing ran meanwhile).
+    const zeroings = this.#zeroings;
     const plan = new FileRuns();
     const parts: ExtentPart[] = [];
+    const learning: Array<{ index: number; bits: Uint8Array }> = [];
     for (const { index, within, length: part, at } of this.#extents(offset, iov.length)) {
       const bitmapOffset = this.#slotStart(index);
       if (bitmapOffset === undefined) {
         iov.zero(at, part);
         continue;
       }
+      const data = bitmapOffset + bitmapArea + within;
+      if (this.#isFull(index)) {
+        // Every bit is set: the data alone, one read (the common random read).
+        plan.add(data, iov.slices(at, part));
+        continue;
+      }
       const firstSector = within / SECTOR_SIZE;
       const endSector = firstSector + part / SECTOR_SIZE;
       let bits: Uint8Array;
       let firstByte: number;
-      if (within === 0 && bitmapArea <= INLINE_BITMAP_MAX && bitmapArea <= part && endSector <= bitmapArea * 8) {
-        // The whole bitmap area, then the data right after it: one run with the slot.
+      if (bitmapArea <= INLINE_BITMAP_MAX && bitmapArea <= part && extentSectors <= bitmapArea * 8) {
+        // The whole bitmap area (with the data right after it when the part starts the
+        // extent): one read as for the bytes needed, never larger than the request, and it
+        // shows whether the extent is full.
         bits = new Uint8Array(bitmapArea);
         firstByte = 0;
         plan.add(bitmapOffset, [bits]);
+        learning.push({ index, bits });
       } else {
         // Only the bytes needed, as QEMU reads them (past the bitmap area if the bitmap
-        // field is too small for the extent).
+        // field is too small for the extent): a hostile bitmap field can claim 4 GiB.
         firstByte = firstSector >> 3;
         bits = new Uint8Array(((endSector + 7) >> 3) - firstByte);
         plan.add(bitmapOffset + firstByte, [bits]);
       }
-      plan.add(bitmapOffset + bitmapArea + within, iov.slices(at, part));
+      plan.add(data, iov.slices(at, part));
       parts.push({ bits, firstByte, firstSector, endSector, at });
     }
-    for (const run of plan.runs) await readSource(this.source, run.buffers, run.position);
+    await Promise.all(plan.runs.map((run) => readSource(this.source, run.buffers, run.position)));
     // Never-written sectors read as zeros, whatever their slot holds.
     for (const part of parts) zeroUnwritten(iov, part);
+    if (this.#zeroings === zeroings && zeroings % 2 === 0) {
+      for (const { index, bits } of learning) if (allBits(bits, 0, extentSectors)) this.#setFull(index, true);
+    }
   }
 }
 

@@ -31,6 +31,11 @@ class RecordingSource implements ByteSource {
     }
     this.inFlight--;
   }
+  /** Writes go straight through (unrecorded), for the tests that zero or write. */
+  async write(buffer: Uint8Array, position: number) {
+    await this.memory.write(buffer, position);
+  }
+  async flush() {}
   async close() {}
 }
 
@@ -171,6 +176,43 @@ describe('BochsImage scattered reads', () => {
       { offset: 9 * 4096 + 1024, length: 1024, data: true, fileOffset: 512 + 4 * 512 + 4 * 4608 + 512 + 1024 },
       { offset: 9 * 4096 + 2048, length: 2048, data: false },
     ]);
+  });
+
+  it('reads only the data of an extent it has seen full: one read, no bitmap', async () => {
+    const { image, source } = await open(SPEC);
+    await image.readv(4096, [new Uint8Array(4096)]); // extent 1, whole: its bitmap (all set) and data
+    expect(source.reads).toEqual([{ position: 512 + 4 * 512 + 4608, lengths: [512, 4096] }]);
+    source.reads.length = 0;
+    const got = new Uint8Array(1024);
+    await image.readv(4096 + 1024, [got]);
+    expect(source.reads).toEqual([{ position: 512 + 4 * 512 + 4608 + 512 + 1024, lengths: [1024] }]);
+    expect(Buffer.from(got).equals(Buffer.from(expectedDisk(SPEC).subarray(4096 + 1024, 4096 + 2048)))).toBe(true);
+    // Extent 9 is not full: its bits are read with every request.
+    await image.readv(9 * 4096, [new Uint8Array(4096)]);
+    source.reads.length = 0;
+    await image.readv(9 * 4096 + 1024, [new Uint8Array(1024)]);
+    expect(source.reads.length).toBe(2); // its bitmap, then the data elsewhere
+  });
+
+  it('forgets an extent is full when it is zeroed, also when a read saw its old bitmap meanwhile', async () => {
+    const bytes = buildBochsImage({ diskSize: 1 << 20, writes: [{ offset: 0, data: pattern(4096, 7) }] });
+    const source = new RecordingSource(bytes);
+    const image = await new BochsDriver().open(source, { writable: true, options: {} });
+    // A read of the whole extent is in flight (its bitmap still all set) when the zeroing starts.
+    const reading = image.readv(0, [new Uint8Array(4096)]);
+    const zeroing = image.zero(0, 1024);
+    await Promise.all([reading, zeroing]);
+    const got = new Uint8Array(4096);
+    await image.readv(0, [got]);
+    expect(got.subarray(0, 1024).every((b) => b === 0)).toBe(true);
+    expect(Buffer.from(got.subarray(1024)).equals(Buffer.from(pattern(4096, 7).subarray(1024)))).toBe(true);
+    // And once it was known full, zeroing it makes the next read look at the bits again.
+    await image.write(0, [pattern(4096, 8)]);
+    await image.readv(0, [new Uint8Array(4096)]);
+    await image.zero(2048, 512);
+    await image.readv(0, [got]);
+    expect(got.subarray(2048, 2560).every((b) => b === 0)).toBe(true);
+    expect(Buffer.from(got.subarray(0, 2048)).equals(Buffer.from(pattern(4096, 8).subarray(0, 2048)))).toBe(true);
   });
 
   it('runs concurrent reads concurrently: no lock around data I/O, as qcow2 drops its CoMutex', async () => {

@@ -251,6 +251,24 @@ describe('FileSource writes', () => {
     await expect(source.write(Uint8Array.of(1), 0)).rejects.toMatchObject({ message: 'The file is closed' });
   });
 
+  it('lets the operations in flight finish before it closes the descriptor, and starts none after', async () => {
+    const path = join(writeDir, 'in-flight');
+    const bytes = Uint8Array.from({ length: 1 << 20 }, (_, i) => i % 251);
+    await writeFile(path, bytes);
+    const source = await FileSource.open(path, { writable: true });
+    // 2048 buffers: two preadv calls (IOV_MAX is 1024), the second after close was called.
+    const buffers = Array.from({ length: 2048 }, () => new Uint8Array(512));
+    const reading = source.readv(buffers, 0);
+    const writing = source.write(Uint8Array.of(7), 5);
+    const closing = source.close();
+    await reading;
+    await writing;
+    await closing;
+    expect(Buffer.concat(buffers).equals(Buffer.from(bytes))).toBe(true);
+    expect(new Uint8Array(await readFile(path))[5]).toBe(7);
+    await expect(source.readv([new Uint8Array(1)], 0)).rejects.toMatchObject({ message: 'The file is closed' });
+  });
+
   it('creates a new file, mode 600 by default, and refuses an existing one or a symlink, leaving it alone', async () => {
     const path = join(writeDir, 'new.img');
     const source = await FileSource.create(path);
