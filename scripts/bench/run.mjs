@@ -407,7 +407,9 @@ async function main() {
   for (const offset of offsets) qemuArgs.push('-c', `read ${offset} 4k`);
   qemuArgs.push(inputs.image);
   const script = join(root, 'scripts/bench/random-reads.mjs');
+  const nodeScript = join(root, 'scripts/bench/node-reads.mjs');
   const libRuns = { 1: [], 16: [] };
+  const nodeRuns = { 1: [], 16: [] };
   const randomPair = [
     // qemu-io's own time: its wall time minus that of one read (start-up, open).
     { name: 'qemu-io, one process', cmd: () => ['qemu-io', qemuArgs] },
@@ -421,9 +423,17 @@ async function main() {
       stdout: true,
       after: (r) => libRuns[depth].push(JSON.parse(r.stdout).seconds),
     })),
+    // The platform's ceiling: node:fs reads of the same blocks of the raw input, no vdisk.
+    ...[1, 16].map((depth) => ({
+      name: `node:fs alone, depth ${depth}`,
+      cmd: () => ['node', [nodeScript, inputs.raw, String(READS), String(SEED), String(depth)]],
+      stdout: true,
+      after: (r) => nodeRuns[depth].push(JSON.parse(r.stdout).seconds),
+    })),
   ];
-  const [qemuRandom, qemuStart, lib1, lib16] = alternate(randomPair);
+  const [qemuRandom, qemuStart, lib1, lib16, node1, node16] = alternate(randomPair);
   const libSeconds = (depth) => median(libRuns[depth].slice(1)); // the warm-up's is the first
+  const nodeSeconds = (depth) => median(nodeRuns[depth].slice(1));
   const qemuReadSeconds = Math.max(1e-6, qemuRandom.seconds - qemuStart.seconds);
   results.cases.randomReads = {
     reads: READS,
@@ -431,6 +441,8 @@ async function main() {
     qemu: { ...qemuRandom, readsPerSecond: READS / qemuReadSeconds, startupSeconds: qemuStart.seconds },
     vdiskDepth1: { ...lib1, readsPerSecond: READS / libSeconds(1), readSeconds: libSeconds(1) },
     vdiskDepth16: { ...lib16, readsPerSecond: READS / libSeconds(16), readSeconds: libSeconds(16) },
+    nodeDepth1: { ...node1, readsPerSecond: READS / nodeSeconds(1), readSeconds: nodeSeconds(1) },
+    nodeDepth16: { ...node16, readsPerSecond: READS / nodeSeconds(16), readSeconds: nodeSeconds(16) },
   };
 
   // 4b: random 4 KiB writes through the library, depth 1 and 16, on a fresh copy of the
@@ -594,7 +606,8 @@ function checkTargets() {
   target(
     'random reads, depth 16 ≥ 3× depth 1',
     c.randomReads.vdiskDepth16.readsPerSecond >= 3 * c.randomReads.vdiskDepth1.readsPerSecond,
-    `${(c.randomReads.vdiskDepth16.readsPerSecond / c.randomReads.vdiskDepth1.readsPerSecond).toFixed(2)}×`,
+    `${(c.randomReads.vdiskDepth16.readsPerSecond / c.randomReads.vdiskDepth1.readsPerSecond).toFixed(2)}× ` +
+      `(node:fs alone: ${(c.randomReads.nodeDepth16.readsPerSecond / c.randomReads.nodeDepth1.readsPerSecond).toFixed(2)}×)`,
   );
   target(
     'random reads ≥ qemu (depth 1)',
@@ -691,6 +704,13 @@ function printTable() {
       mb(v.rssMB),
     );
   }
+  row(
+    'random 4 KiB reads, node:fs alone, depth 1 / 16 (the ceiling)',
+    `${r.nodeDepth1.readsPerSecond.toFixed(0)} / ${r.nodeDepth16.readsPerSecond.toFixed(0)} reads/s`,
+    '',
+    `${(r.nodeDepth16.readsPerSecond / r.nodeDepth1.readsPerSecond).toFixed(2)}× depth 1`,
+    '',
+  );
   const w = c.randomWrites;
   for (const [name, v] of [
     ['depth 1', w.vdiskDepth1],

@@ -1,5 +1,5 @@
-import { basename, dirname, isAbsolute, join } from 'node:path';
-import type { Registry } from '@vdisk/core';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { CreateBacking, Registry } from '@vdisk/core';
 import { openFile } from '@vdisk/core/node';
 import { printWarning } from './warnings.js';
 
@@ -14,7 +14,8 @@ export interface CreateBaseOptions {
  * The base of a new overlay: qemu-img create's `-b BASE -F FMT`, or `-o base=BASE,base-format=FMT`
  * (as given). It becomes the driver's `base` and `base-format` creation options, and, when
  * no SIZE is given, its virtual size is the new image's (CONTRACT: `-f bochs-redolog -o
- * base=BASE FILE` takes its size from the base).
+ * base=BASE FILE` takes its size from the base). The base stays open, as `backing`, for a
+ * format that records its parent's identity (a differencing VHD); the caller closes it.
  */
 export async function creationBase(
   registry: Registry,
@@ -22,7 +23,7 @@ export async function creationBase(
   format: string,
   opts: CreateBaseOptions,
   given: Record<string, string>,
-): Promise<{ options: Record<string, string>; baseSize?: number }> {
+): Promise<{ options: Record<string, string>; baseSize?: number; backing?: CreateBacking }> {
   const base = opts.backingFile ?? given.base;
   if (base === undefined) return { options: given };
   const baseFormat = opts.backingFormat ?? given['base-format'];
@@ -31,10 +32,11 @@ export async function creationBase(
   const path = opts.backingFile !== undefined && !isAbsolute(base) ? join(dirname(filename), base) : base;
   const device = await openFile(registry, path, { format: baseFormat, onWarning: printWarning });
   const baseSize = device.virtualSize;
-  await device.close();
+  const fullFilename = resolve(path);
+  const backing: CreateBacking = { device, filename: relative(dirname(resolve(filename)), fullFilename), fullFilename };
   if (format === 'bochs-redolog' && basename(filename) !== `${basename(path)}.redolog`) {
     // A redolog does not store its base's name: Bochs finds it by the redolog's name.
     printWarning(`vdisk: warning: ${filename} is not named ${basename(path)}.redolog: open it with -o base=${path}`);
   }
-  return { options, baseSize };
+  return { options, baseSize, backing };
 }

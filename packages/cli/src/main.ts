@@ -81,7 +81,7 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
     .option('--force', 'replace an existing FILE', false)
     .option(
       '-b, --backing-file <base>',
-      "an overlay's base (bochs-redolog); its size is the image's when SIZE is not given",
+      "an overlay's base (bochs-redolog, vpc: a differencing VHD); its size is the image's when SIZE is not given",
     )
     .option('-F, --backing-format <fmt>', "the base's format (default: probe it)")
     .action(async (file: string, size: string | undefined, opts) => {

@@ -307,14 +307,19 @@ export async function checkMapMatchesRead(context: CheckContext): Promise<void> 
 /**
  * The map's file offsets are true: where a data run says it lies in the file, the file
  * holds the run's bytes (a map that points elsewhere would send a copy tool, or `qemu-img
- * map`'s reader, to the wrong bytes). Runs without a file offset are not checked.
+ * map`'s reader, to the wrong bytes). Runs without a file offset are not checked; a
+ * parent's runs are looked up in the parent's file.
  */
 export async function checkFileOffsets(context: CheckContext): Promise<void> {
   await withDevice(context, async ({ device }, expected) => {
     for await (const run of allocationMap(device)) {
       if (!run.data || run.fileOffset === undefined) continue;
+      // A run of a parent (depth > 0) lies in the parent's file.
+      let layer: BlockDevice | undefined = device;
+      for (let depth = 0; depth < run.depth; depth++) layer = layer?.backing?.device;
+      if (!layer) throw new Error(`The map gives a run at depth ${run.depth}, below the last image of the chain`);
       const stored = new Uint8Array(run.length);
-      await device.source.read(stored, run.fileOffset);
+      await layer.source.read(stored, run.fileOffset);
       assertBytesEqual(
         stored,
         expected.subarray(run.offset, run.offset + run.length),

@@ -1,4 +1,4 @@
-import { type BlockDriver, type DriverImage, MemorySource, Registry } from '@vdisk/core';
+import { type BackingOpener, type BlockDriver, type DriverImage, MemorySource, Registry } from '@vdisk/core';
 import { PowerLossSource, SeededRandom } from '@vdisk/core/testing';
 
 const SECTOR = 512;
@@ -16,6 +16,12 @@ export interface CrashSafetyOptions {
   seed?: number;
   /** Random subsets of pending writes tried per crash point, besides the durable and the whole state. Default 4. */
   subsets?: number;
+  /**
+   * A parent for the new image, as the bytes of an image file of the same driver's format:
+   * the image is created over it (`CreateOptions.backing`), it is every crash state's
+   * backing file, and the model starts as its disk (what an unwritten sector reads as).
+   */
+  parent?: Uint8Array;
 }
 
 export interface CrashSafetyResult {
@@ -53,15 +59,31 @@ export async function checkCrashSafety(options: CrashSafetyOptions): Promise<Cra
   const write = driver.write;
   if (!create || !write) throw new Error(`Driver ${driver.name} cannot create and write images`);
   const registry = new Registry([driver]);
+  const parentBytes = options.parent;
+  // Every open of the image finds the parent, by whatever name the image gives it.
+  const backingOpener: BackingOpener | undefined = parentBytes && {
+    identity: 'image',
+    open: async () => ({ source: new MemorySource(parentBytes.slice()), filename: 'parent', identity: 'parent' }),
+  };
+  const parent = parentBytes && (await registry.open(new MemorySource(parentBytes.slice()), { format: driver.name }));
 
   const empty = new MemorySource();
-  await create.call(driver, empty, { virtualSize, options: options.createOptions ?? {} });
+  await create.call(driver, empty, {
+    virtualSize,
+    options: options.createOptions ?? {},
+    ...(parent ? { backing: { device: parent, filename: 'parent' } } : {}),
+  });
   const source = new PowerLossSource(empty.bytes.slice(), { seed: options.seed ?? 1, maxDelay: 0 });
-  const device = await registry.open(source, { format: driver.name, writable: true });
+  const device = await registry.open(source, { format: driver.name, writable: true, backingOpener });
   const image: DriverImage = device.image;
   const size = device.virtualSize;
   const sectors = size / SECTOR;
   const model = new Uint8Array(size);
+  if (parent) {
+    model.set(await parent.read(0, Math.min(size, parent.virtualSize)));
+    await parent.close();
+  }
+  const initial = model.slice();
   const steps: Step[] = [];
   const random = new SeededRandom(options.seed ?? 1);
   const maxSectors = Math.min(options.maxSectors ?? 96, sectors);
@@ -90,7 +112,7 @@ export async function checkCrashSafety(options: CrashSafetyOptions): Promise<Cra
   const points = source.operations.length + 1;
   for (let point = 0; point < points; point++) {
     // The last flush that completed by `point`, and the writes issued after it began.
-    let durable: Uint8Array = new Uint8Array(size);
+    let durable: Uint8Array = initial;
     let after = 0;
     steps.forEach((step, index) => {
       if (step.kind === 'flush' && step.end <= point) {
@@ -102,7 +124,7 @@ export async function checkCrashSafety(options: CrashSafetyOptions): Promise<Cra
     for (const state of source.crashStates(point, { seed: point, subsets: options.subsets ?? 4 })) {
       states++;
       const where = `crash at point ${point} (${state.kind})`;
-      const crashed = await registry.open(new MemorySource(state.bytes), { format: driver.name });
+      const crashed = await registry.open(new MemorySource(state.bytes), { format: driver.name, backingOpener });
       try {
         if (crashed.canCheck) {
           const report = await crashed.check();

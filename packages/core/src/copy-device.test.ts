@@ -137,11 +137,14 @@ describe('copyDevice', () => {
   });
 
   it('stops at a failed write and leaves none running when it rejects', async () => {
+    // Runs of 1 MiB (less a zero block), four to a chunk: the second run of the last chunk
+    // fails at once while its neighbours are still being written or waiting their turn.
     const source = patternedDisk(24 * MiB, [[0, 24 * MiB]]);
+    for (let m = 1; m < 24; m++) source.expected.fill(0, m * MiB - 4096, m * MiB);
     const out = target(24 * MiB, { slow: true });
     const write = out.device.driver.write as NonNullable<BlockDriver['write']>;
     (out.device.driver as { write: BlockDriver['write'] }).write = async (image, offset, buffers, options) => {
-      if (offset === 8 * MiB) throw new Error('disk full');
+      if (offset === 21 * MiB) throw new Error('disk full');
       return write(image, offset, buffers, options);
     };
     await expect(copyDevice(source.device, out.device)).rejects.toThrow('disk full');

@@ -113,6 +113,9 @@ export async function copyDevice(from: BlockDevice, to: BlockDevice, options: Co
       }
     }
     while (inFlight.length > 0) await settleOldest();
+    // An abort while the last writes were finishing (from a progress callback, say) still
+    // counts: the caller asked to stop before it was told the copy was done.
+    await yielder.check();
   } finally {
     // Never leave a write running behind the caller's back, even when the copy failed.
     await Promise.allSettled(inFlight.map(({ written }) => written));
@@ -122,7 +125,8 @@ export async function copyDevice(from: BlockDevice, to: BlockDevice, options: Co
 
 /**
  * Issues the writes of the runs of `chunk` (at `position` of the disk) that are not whole
- * zero blocks, in ascending order, all before it returns; resolves when they are done.
+ * zero blocks, in ascending order, all before it returns; resolves when they are done
+ * (and only then rejects, if one failed: the chunk's buffer is free when it settles).
  */
 function writeNonZero(queue: WriteQueue, chunk: Uint8Array, position: number, granularity: number): Promise<void> {
   const end = position + chunk.length;
@@ -143,7 +147,14 @@ function writeNonZero(queue: WriteQueue, chunk: Uint8Array, position: number, gr
     blockEnd = Math.min(end, blockEnd + granularity);
   }
   if (runStart >= 0) writes.push(queue.write(runStart, chunk.subarray(runStart - position)));
-  return Promise.all(writes).then(() => {});
+  return settleAll(writes);
+}
+
+/** Resolves when every one of `writes` has ended, rejecting with the first failure only then: none is left running. */
+async function settleAll(writes: readonly Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(writes);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**

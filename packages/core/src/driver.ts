@@ -129,6 +129,23 @@ export interface CreateOptions {
    * qemu-img writes it).
    */
   filename?: string;
+  /**
+   * The base of a new overlay (`vdisk create -b BASE`), opened read-only by the caller, for
+   * a format that records its parent's name and identity in the image (a differencing VHD:
+   * the parent's unique id, time stamp and locators). A format that names its base by an
+   * option only (a Bochs redolog) needs none of it.
+   */
+  backing?: CreateBacking;
+}
+
+/** A new overlay's base, as `CreateOptions.backing` gives it. */
+export interface CreateBacking {
+  /** The base, open read-only; the caller closes it after `create`. */
+  readonly device: BlockDevice;
+  /** The name the new image should record: relative to the new image's directory, or absolute. */
+  readonly filename: string;
+  /** The base's absolute name, when the caller has one (a VHD's absolute parent locator). */
+  readonly fullFilename?: string;
 }
 
 export interface DriverOpenOptions {

@@ -26,6 +26,7 @@ export {
   type CheckProblem,
   type CheckProblemKind,
   type CheckReport,
+  type CreateBacking,
   type CreateOptions,
   DRIVER_CAPABILITIES,
   type DriverCapability,

@@ -1,7 +1,7 @@
 import { type Backing, BackingChainError, type BackingOpener, MAX_BACKING_DEPTH } from './backing-chain.js';
 import { BlockDevice } from './block-device.js';
 import type { ByteSource } from './byte-source.js';
-import type { BlockDriver, CreateOptions, DriverImage, ProbeContext } from './driver.js';
+import type { BlockDriver, CreateBacking, CreateOptions, DriverImage, ProbeContext } from './driver.js';
 import { InvalidArgumentError, isVdiskError, ReadOnlyError, UnknownFormatError, VdiskError } from './errors.js';
 import { PROBE_SIZE } from './probe-size.js';
 import { unsafeCacheSource } from './unsafe-cache-source.js';
@@ -67,6 +67,8 @@ export interface CreateImageOptions {
   options?: Record<string, string>;
   /** The new image's file name, for a format that records its own name (a VMDK's extent line). */
   filename?: string;
+  /** The base of a new overlay, for a format that records its parent in the image (see `CreateOptions.backing`). */
+  backing?: CreateBacking;
 }
 
 /** A chain being opened: the identities seen, for the loop check, and the depth. */
@@ -296,6 +298,7 @@ export class Registry {
     if (typeof target.write !== 'function') throw new ReadOnlyError('Image is read-only');
     const createOptions: CreateOptions = { virtualSize, options: options.options ?? {} };
     if (options.filename !== undefined) createOptions.filename = options.filename;
+    if (options.backing !== undefined) createOptions.backing = options.backing;
     await driver.create.call(driver, target, createOptions);
   }
 

@@ -55,7 +55,18 @@ export const DYNAMIC = {
   maxTableEntries: 28,
   blockSize: 32,
   checksum: 36,
+  /** A differencing disk's parent: the unique id of its footer (16 bytes). */
+  parentUuid: 40,
+  /** The parent's time stamp (seconds since 2000). */
+  parentTimestamp: 56,
+  /** The parent's file name, UTF-16 big-endian, 512 bytes. */
+  parentName: 64,
+  /** Eight parent locator entries of 24 bytes. */
+  parentLocators: 576,
 } as const;
+
+/** The parent unicode name's size in the dynamic header. */
+export const PARENT_NAME_SIZE = 512;
 
 export interface VhdFooter {
   /** The 512 bytes as read, kept to be written back when a block is allocated. */

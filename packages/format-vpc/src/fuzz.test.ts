@@ -31,11 +31,26 @@ const footer = (base: number): FuzzField[] =>
     [FOOTER.diskType, 4],
   ].map(([offset, size]) => ({ offset: base + (offset as number), size: size as 1 | 2 | 4 | 8, littleEndian: false }));
 
+/** A differencing disk over a new dynamic base (created with the base open, as `vdisk create -b` does). */
+async function differencing(): Promise<Uint8Array> {
+  const registry = new Registry([driver]);
+  const base = await registry.open(new MemorySource(await image(3 * 1024 * 1024, {}, [4096])), { format: 'vpc' });
+  const target = new MemorySource();
+  await createImage(target, {
+    virtualSize: base.virtualSize,
+    options: {},
+    backing: { device: base, filename: 'base.vhd', fullFilename: '/images/base.vhd' },
+  });
+  await base.close();
+  return target.bytes.slice();
+}
+
 it('vpc: only typed errors and bounded reads on mutated images', async () => {
   const images = [
     await image(5 * 1024 * 1024, {}, [0, 3 * 1024 * 1024]),
     await image(3 * 1024 * 1024, { force_size: 'on' }, [4096]),
     await image(1024 * 1024, { subformat: 'fixed' }, []),
+    await differencing(),
   ];
   const dynamic: FuzzField[] = [DYNAMIC.tableOffset, DYNAMIC.maxTableEntries, DYNAMIC.blockSize].map((offset) => ({
     offset: 512 + offset,
@@ -43,5 +58,24 @@ it('vpc: only typed errors and bounded reads on mutated images', async () => {
     littleEndian: false,
   }));
   const bat: FuzzField[] = [0, 1, 2].map((i) => ({ offset: 1536 + 4 * i, size: 4, littleEndian: false }));
-  await fuzzDriver({ driver, images, fields: [...footer(0), ...dynamic, ...bat], numRuns: RUNS, seed: 13 });
+  // A differencing disk's parent locators: platform code, data space, length and offset of the first two.
+  const locators: FuzzField[] = [0, 1].flatMap((i) =>
+    [
+      [0, 4],
+      [4, 4],
+      [8, 4],
+      [16, 8],
+    ].map(([at, size]) => ({
+      offset: 512 + DYNAMIC.parentLocators + 24 * i + (at as number),
+      size: size as 4 | 8,
+      littleEndian: false,
+    })),
+  );
+  await fuzzDriver({
+    driver,
+    images,
+    fields: [...footer(0), ...dynamic, ...bat, ...locators],
+    numRuns: RUNS,
+    seed: 13,
+  });
 }, 120_000);

@@ -1,4 +1,5 @@
 import {
+  type BackingReference,
   type BlockDriver,
   type BlockStatusRun,
   type ByteSource,
@@ -13,7 +14,9 @@ import {
 } from '@vdisk/core';
 import { createImage } from './create-image.js';
 import {
+  DISK_DIFFERENCING,
   DISK_FIXED,
+  DYNAMIC,
   DYNAMIC_HEADER_SIZE,
   FOOTER,
   FOOTER_COOKIE,
@@ -29,7 +32,8 @@ import {
   vhdChecksum,
   virtualSectors,
 } from './footer.js';
-import { type DynamicLayout, VpcImage } from './vpc-image.js';
+import { readParentName } from './parent-locator.js';
+import { type DynamicLayout, type ParentIdentity, VpcImage } from './vpc-image.js';
 
 /** The open options of QEMU's vpc driver. */
 const OPEN_OPTIONS = ['force_size_calc'];
@@ -37,10 +41,10 @@ const OPEN_OPTIONS = ['force_size_calc'];
 /** QEMU's bdrv_check_request limit: a read at or past 2^63 fails rather than reading zeros. */
 const MAX_REQUEST_END = 2n ** 63n;
 
-/** VHD (Virtual PC, Hyper-V) images, fixed and dynamic: a port of QEMU 7.2's block/vpc.c. */
+/** VHD (Virtual PC, Hyper-V) images, fixed, dynamic (QEMU 7.2's block/vpc.c) and differencing. */
 export class VpcDriver implements BlockDriver<VpcImage> {
   readonly name = 'vpc';
-  readonly description = 'Virtual PC / Hyper-V disk image (VHD), fixed and dynamic';
+  readonly description = 'Virtual PC / Hyper-V disk image (VHD), fixed, dynamic and differencing';
 
   /**
    * 100 for the footer's cookie `conectix` in the first sector with a right checksum (a
@@ -84,7 +88,14 @@ export class VpcDriver implements BlockDriver<VpcImage> {
     // QEMU allows 2040 GiB; beyond, its -EFBIG reads "File too large".
     if (totalSectors > BigInt(MAX_SECTORS)) throw new ImageFormatError('File too large');
     const virtualSize = Number(totalSectors) * SECTOR_SIZE;
-    const dynamic = foundAtStart ? await openDynamic(source, footer.dataOffset, virtualSize) : undefined;
+    const opened = foundAtStart ? await openDynamic(source, footer.dataOffset, virtualSize) : undefined;
+    const dynamic = opened?.layout;
+    // A differencing disk is a dynamic one whose parent's sectors show through (QEMU 7.2
+    // reads it as dynamic, without the parent: see the README).
+    const parent =
+      opened && footer.diskType === DISK_DIFFERENCING
+        ? await openParent(source, opened.header, opened.layout)
+        : undefined;
     if (writable) {
       // Writing must not overwrite a footer: a fixed image's data ends where its footer
       // starts, and a footer at offset 0 that says "fixed" has no data area vdisk can trust.
@@ -93,7 +104,7 @@ export class VpcDriver implements BlockDriver<VpcImage> {
         throw new ImageFormatError('Cannot write this fixed VHD: its data area is smaller than its virtual size');
       }
     }
-    return new VpcImage(source, footer, virtualSize, dynamic, writable);
+    return new VpcImage(source, footer, virtualSize, dynamic, writable, parent);
   }
 
   write(image: VpcImage, offset: number, buffers: readonly Uint8Array[], options?: WriteOptions): Promise<void> {
@@ -131,8 +142,35 @@ function parseOpenOptions(options: Readonly<Record<string, string>>): SizeCalcul
   return mode;
 }
 
+/**
+ * A differencing disk's parent: its name from the locators (checked to lie in the file) or
+ * the header's unicode name, as a VHD (the specification's only parent), and the unique id
+ * and time stamp it was made against. New blocks go after the locators' data.
+ */
+async function openParent(
+  source: ByteSource,
+  header: Uint8Array,
+  layout: DynamicLayout,
+): Promise<{ reference: BackingReference; identity: ParentIdentity }> {
+  const name = await readParentName(header, source.size, (buffer, position) => source.read(buffer, position));
+  layout.freeDataBlockOffset = Math.max(layout.freeDataBlockOffset, name.locatorsEnd);
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  return {
+    reference: { filename: name.filename, format: 'vpc' },
+    identity: {
+      uuid: header.slice(DYNAMIC.parentUuid, DYNAMIC.parentUuid + 16),
+      timestamp: view.getUint32(DYNAMIC.parentTimestamp),
+      from: name.from,
+    },
+  };
+}
+
 /** The dynamic disk header and the BAT, with vpc_open's checks and messages. */
-async function openDynamic(source: ByteSource, headerOffset: bigint, virtualSize: number): Promise<DynamicLayout> {
+async function openDynamic(
+  source: ByteSource,
+  headerOffset: bigint,
+  virtualSize: number,
+): Promise<{ layout: DynamicLayout; header: Uint8Array }> {
   if (headerOffset + BigInt(DYNAMIC_HEADER_SIZE) > MAX_REQUEST_END) {
     throw new ImageFormatError('Error reading dynamic VHD header');
   }
@@ -179,5 +217,8 @@ async function openDynamic(source: ByteSource, headerOffset: bigint, virtualSize
     }
   }
   if (freeDataBlockOffset > source.size) throw truncated();
-  return { blockSize, bitmapSize, batOffset, batEntries: entries, bat, freeDataBlockOffset };
+  return {
+    layout: { blockSize, bitmapSize, batOffset, batEntries: entries, bat, freeDataBlockOffset },
+    header: headerBytes,
+  };
 }

@@ -1,6 +1,14 @@
 import { runDriverConformance } from '@vdisk/conformance';
-import { MemorySource } from '@vdisk/core';
+import { MemorySource, Registry } from '@vdisk/core';
 import { BLOCK_SIZE, buildDynamicHeader, buildFooter, vhdLayout } from './create-image.js';
+import {
+  type CraftedImage,
+  craftImage,
+  dynamicDisk,
+  mergedDisk,
+  sectorPattern,
+  utf16,
+} from './differencing-image.fixture.js';
 import { DISK_DYNAMIC, DISK_FIXED, SECTOR_SIZE } from './footer.js';
 import { VpcDriver } from './vpc-driver.js';
 
@@ -72,4 +80,56 @@ runDriverConformance({
   name: 'vpc fixed',
   driver: new VpcDriver(),
   makeImage: fixedImage(1024 * 1024 + 1536),
+});
+
+/**
+ * A differencing disk over a dynamic parent, both written from the spec by the fixture (not
+ * by the driver): the child's sectors scattered over blocks the parent has and has not, one
+ * block allocated with every bit clear, blocks the child lacks.
+ */
+function differencingImage() {
+  const block = 64 * 1024;
+  const size = 6 * block + 4096;
+  const perBlock = block / 512;
+  const uuid = new Uint8Array(16).fill(0x42);
+  const parent: CraftedImage = {
+    virtualSize: size,
+    blockSize: block,
+    diskType: 3,
+    uuid,
+    filler: 0x61,
+    sectors: [0, 7, perBlock + 3, 4 * perBlock].map((sector) => ({ sector, data: sectorPattern(sector, 5) })),
+  };
+  const child: CraftedImage = {
+    virtualSize: size,
+    blockSize: block,
+    diskType: 4,
+    uuid: new Uint8Array(16).fill(0x43),
+    parentUuid: uuid,
+    parentName: 'parent.vhd',
+    locators: [{ code: 'W2ru', data: utf16('.\\parent.vhd', true) }],
+    sectors: [1, 2, 7, perBlock - 1, 2 * perBlock + 9, 6 * perBlock + 7].map((sector) => ({
+      sector,
+      data: sectorPattern(sector, 6),
+    })),
+    emptyBlocks: [4],
+  };
+  const parentFile = craftImage(parent);
+  const file = craftImage(child);
+  const expected = mergedDisk(child, dynamicDisk(parent));
+  return () => {
+    const source = new MemorySource(file.slice());
+    return {
+      source,
+      expected: expected.slice(),
+      reopen: () => new MemorySource(source.bytes),
+      parent: () => new Registry([new VpcDriver()]).open(new MemorySource(parentFile), { format: 'vpc' }),
+    };
+  };
+}
+
+runDriverConformance({
+  name: 'vpc differencing over a dynamic parent',
+  driver: new VpcDriver(),
+  makeImage: differencingImage(),
 });

@@ -1,4 +1,12 @@
-import { InvalidArgumentError, isVdiskError, SystemError, strtosz, UnknownFormatError } from '@vdisk/core';
+import {
+  type CreateBacking,
+  InvalidArgumentError,
+  isVdiskError,
+  type Registry,
+  SystemError,
+  strtosz,
+  UnknownFormatError,
+} from '@vdisk/core';
 import { FileSource } from '@vdisk/core/node';
 import { type CreateBaseOptions, creationBase } from '../create-base.js';
 import { defaultRegistry } from '../default-registry.js';
@@ -26,7 +34,23 @@ export async function createCommand(filename: string, size: string | undefined, 
     throw new InvalidArgumentError(`Format driver '${format}' does not support image creation`, { filename });
   }
   // An overlay's base (-b, or -o base=): its size is the new image's unless SIZE is given.
-  const { options, baseSize } = await creationBase(registry, filename, format, opts, opts.options ?? {});
+  // It stays open until the image is made: a differencing VHD records its unique id.
+  const base = await creationBase(registry, filename, format, opts, opts.options ?? {});
+  try {
+    return await createOnto(registry, filename, format, size, opts, base);
+  } finally {
+    await base.backing?.device.close();
+  }
+}
+
+async function createOnto(
+  registry: Registry,
+  filename: string,
+  format: string,
+  size: string | undefined,
+  opts: CreateOptions,
+  { options, baseSize, backing }: { options: Record<string, string>; baseSize?: number; backing?: CreateBacking },
+): Promise<number> {
   if (size === undefined && baseSize === undefined) {
     throw new InvalidArgumentError('Image creation needs a size parameter', { filename });
   }
@@ -49,7 +73,12 @@ export async function createCommand(filename: string, size: string | undefined, 
       if (format === 'raw') {
         if (source.size < virtualSize) throw new SystemError('Cannot grow device files', undefined, { filename });
       } else {
-        await registry.create(format, source, { virtualSize, options, filename: destination.path });
+        await registry.create(format, source, {
+          virtualSize,
+          options,
+          filename: destination.path,
+          ...(backing ? { backing } : {}),
+        });
         await source.flush();
       }
     } catch (error) {
@@ -63,7 +92,12 @@ export async function createCommand(filename: string, size: string | undefined, 
   const pending = await PendingFile.create(destination);
   try {
     // The final name, not the temporary file's: a VMDK records it in its extent line.
-    await registry.create(format, pending.source, { virtualSize, options, filename: destination.path });
+    await registry.create(format, pending.source, {
+      virtualSize,
+      options,
+      filename: destination.path,
+      ...(backing ? { backing } : {}),
+    });
     await pending.source.close();
     await pending.commit();
   } catch (error) {

@@ -57,7 +57,10 @@ const FORMATS: { format: string; create: string[]; cases: Crafted[] }[] = [
       },
       { name: 'largest CHS, 10M current size', patch: footer((v) => v.setUint32(56, 0xffff10ff)) },
       { name: 'Hyper-V creator', patch: footer((v) => v.setUint32(28, 0x77696e20)) },
-      { name: 'differencing type', patch: footer((v) => v.setUint32(60, 4)) },
+      // QEMU reads a type-4 image as dynamic, without its parent; vdisk follows the parent,
+      // and a differencing disk that names none is an error (its parent's sectors would read
+      // as zeros): `Differencing VHD does not name its parent`.
+      { name: 'differencing type, no parent named', patch: footer((v) => v.setUint32(60, 4)), refusedOnPurpose: true },
       { name: 'not a VHD at all', patch: (_v, b) => b.fill(0x41, 0, 8) },
     ],
   },
