@@ -7,7 +7,7 @@
 // unless --keep is given.
 //
 //   node scripts/bench/run.mjs [--size-mib 1024] [--runs 3] [--batch 10000] [--keep]
-//   node scripts/bench/run.mjs --only startup    (start-up alone: the small image only, a few seconds)
+//   node scripts/bench/run.mjs --only startup    (start-up alone: the small image only, about 25 s)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
