@@ -282,7 +282,7 @@ export class FileSource implements AllocatedSizeSource, ModifiedTimeSource {
         this.#idle = resolve;
       });
     }
-    await call((done) => close(this.#fd, done));
+    await this.#call((done) => close(this.#fd, done));
   }
 
   /**
