@@ -175,6 +175,20 @@ describe('redologs', () => {
       code: 1,
       stderr: `vdisk: ${join(sub, 'missing.img')}: No such file or directory\n`,
     });
+    // Neither -b nor SIZE: the base is FILE without .redolog, the name Bochs will look for.
+    const hd = join(sub, 'hd.bochs');
+    await writeFile(hd, buildBochsImage({ diskSize: DISK }));
+    const implied = await runVdisk(['create', '-f', 'bochs-redolog', `${hd}.redolog`]);
+    expect(implied).toMatchObject({ code: 0, stderr: '' });
+    expect(implied.stdout).toBe(`Formatting '${hd}.redolog', fmt=bochs-redolog size=${DISK} base=hd.bochs\n`);
+    expect(JSON.parse((await runVdisk(['info', '--output=json', `${hd}.redolog`])).stdout)).toMatchObject({
+      'virtual-size': DISK,
+      'backing-filename': 'hd.bochs',
+    });
+    expect(await runVdisk(['create', '-f', 'bochs-redolog', join(sub, 'none.redolog')])).toMatchObject({
+      code: 1,
+      stderr: `vdisk: ${join(sub, 'none')}: No such file or directory\n`,
+    });
   });
 
   it('commit of an image without a base is an error', async () => {

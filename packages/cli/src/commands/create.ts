@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import {
   type CreateBacking,
   InvalidArgumentError,
@@ -35,7 +36,13 @@ export async function createCommand(filename: string, size: string | undefined, 
   }
   // An overlay's base (-b, or -o base=): its size is the new image's unless SIZE is given.
   // It stays open until the image is made: a differencing VHD records its unique id.
-  const base = await creationBase(registry, filename, format, opts, opts.options ?? {});
+  const base = await creationBase(
+    registry,
+    filename,
+    format,
+    impliedRedologBase(filename, format, size, opts),
+    opts.options ?? {},
+  );
   try {
     return await createOnto(registry, filename, format, size, opts, base);
   } finally {
@@ -105,6 +112,24 @@ async function createOnto(
     throw named(error, pending.path, filename);
   }
   return 0;
+}
+
+/**
+ * A redolog with neither a base nor a SIZE given is over FILE without `.redolog`: Bochs
+ * finds a redolog's base by that name (the redolog does not store it), so that is the base
+ * it will be used with. `-b` is relative to the new image's directory, as the name is.
+ */
+function impliedRedologBase(
+  filename: string,
+  format: string,
+  size: string | undefined,
+  opts: CreateOptions,
+): CreateBaseOptions {
+  const suffix = '.redolog';
+  const named = opts.backingFile !== undefined || opts.options?.base !== undefined;
+  if (format !== 'bochs-redolog' || size !== undefined || named || !filename.endsWith(suffix)) return opts;
+  const base = basename(filename.slice(0, -suffix.length));
+  return base === '' ? opts : { ...opts, backingFile: base };
 }
 
 /** qemu-img create's size argument (cvtnum_full "image size"), up to what vdisk holds exactly: 2^53 - 1. */
