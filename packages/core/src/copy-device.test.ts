@@ -162,7 +162,7 @@ describe('copyDevice', () => {
     });
     expect(progress.at(-1)).toEqual([10 * MiB, 10 * MiB]);
     const dones = progress.map(([done]) => done);
-    expect(dones).toEqual([...dones].sort((a, b) => a - b));
+    expect(dones).toEqual([...new Set(dones)].sort((a, b) => a - b)); // rising, each point once
     expect(progress.every(([, total]) => total === 10 * MiB)).toBe(true);
   });
 

@@ -64,11 +64,17 @@ export async function copyDevice(from: BlockDevice, to: BlockDevice, options: Co
   const spare: Uint8Array[] = [];
   /** What is in flight, oldest first: each chunk's writes (or a stretch of holes), and where the disk is done when they are. */
   const inFlight: Array<{ written: Promise<void>; end: number }> = [];
+  let reported = -1;
+  const report = (done: number) => {
+    if (done <= reported) return; // each point once: a hole's marker can end where a chunk did
+    reported = done;
+    onProgress?.(done, total);
+  };
   const settleOldest = async () => {
     const oldest = inFlight.shift();
     if (!oldest) return;
     await oldest.written;
-    onProgress?.(oldest.end, total);
+    report(oldest.end);
   };
 
   const copyRange = async (offset: number, length: number) => {
@@ -120,7 +126,7 @@ export async function copyDevice(from: BlockDevice, to: BlockDevice, options: Co
     // Never leave a write running behind the caller's back, even when the copy failed.
     await Promise.allSettled(inFlight.map(({ written }) => written));
   }
-  onProgress?.(total, total);
+  report(total);
 }
 
 /**
