@@ -91,7 +91,9 @@ export async function main(argv: string[], signal?: AbortSignal): Promise<number
 
   program
     .command('convert')
-    .description('write the whole virtual disk as a new image of any format that can create (-O raw, -O bochs)')
+    .description(
+      'write the whole virtual disk as a new image of any format that can create (-O raw, bochs, bochs-sparse, vpc, vdi, vmdk)',
+    )
     .argument('<src>')
     .argument('<dst>', 'a file, a block device (written in place), or - for raw bytes on stdout')
     .addOption(formatOption())

@@ -27,7 +27,7 @@ const BIG_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
  */
 export class BochsDriver implements BlockDriver<BochsImage> {
   readonly name = 'bochs';
-  readonly description = 'Bochs growing (redolog) disk image';
+  readonly description = 'Bochs growing disk image (header type "Redolog", subtype "Growing")';
 
   /** 100 for a Bochs growing image (bochs_probe), else 0. */
   probe(firstSector: Uint8Array): number {
