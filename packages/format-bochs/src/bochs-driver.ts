@@ -13,13 +13,12 @@ import {
   type ZeroOptions,
 } from '@vdisk/core';
 import { BochsImage } from './bochs-image.js';
+import { readCatalog } from './catalog.js';
 import { checkImage, repairImage } from './check.js';
 import { createImage } from './create-image.js';
-import { checkCatalogSize, computeGeometry } from './geometry.js';
+import { computeGeometry } from './geometry.js';
 import { HEADER_SIZE, isBochsGrowingHeader, parseHeader } from './header.js';
 import { whyNotWritable } from './write-guard.js';
-
-const BIG_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
 
 /**
  * Bochs growing redolog images: reading ported from QEMU's block/bochs.c, writing in
@@ -48,17 +47,7 @@ export class BochsDriver implements BlockDriver<BochsImage> {
     const headerBytes = new Uint8Array(HEADER_SIZE);
     await source.read(headerBytes, 0);
     const header = parseHeader(headerBytes);
-    checkCatalogSize(header);
-    // The whole catalog in one read, straight into its entries: the one allocation of an
-    // open (at most 4 MiB). Past the end of the file it reads as zeros, as in QEMU;
-    // `check` reports a catalog cut short.
-    const catalog = new Uint32Array(header.catalogSize);
-    await source.read(new Uint8Array(catalog.buffer), header.headerSize);
-    if (BIG_ENDIAN_HOST) {
-      // The entries are little-endian, as QEMU's le32_to_cpus does on any host.
-      const view = new DataView(catalog.buffer);
-      for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
-    }
+    const catalog = await readCatalog(source, header);
     const geometry = computeGeometry(header);
     const image = new BochsImage(source, header, geometry, catalog, writable);
     if (writable) {

@@ -16,9 +16,10 @@ import {
 } from '@vdisk/core';
 import { growingInfoData } from './bochs-driver.js';
 import { BochsImage } from './bochs-image.js';
+import { readCatalog } from './catalog.js';
 import { checkImage, repairImage } from './check.js';
 import { createImage } from './create-image.js';
-import { checkCatalogSize, computeGeometry, SECTOR_SIZE } from './geometry.js';
+import { computeGeometry, SECTOR_SIZE } from './geometry.js';
 import { FIELD, HEADER_SIZE } from './header.js';
 import {
   fatTimestamp,
@@ -36,8 +37,6 @@ export const REDOLOG_CREATE_OPTIONS = ['base', 'base-format', 'subtype', 'extent
 
 /** Bochs's undoable redolog name: `<base path>.redolog` (UNDOABLE_REDOLOG_EXTENSION). */
 export const REDOLOG_EXTENSION = '.redolog';
-
-const BIG_ENDIAN_HOST = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
 
 /** A redolog image: a growing image's layout over a base, which core opens read-only and reads through. */
 export class RedologImage extends BochsImage {
@@ -120,13 +119,7 @@ export class BochsRedologDriver implements BlockDriver<RedologImage> {
     const headerBytes = new Uint8Array(HEADER_SIZE);
     await source.read(headerBytes, 0);
     const header = parseRedologHeader(headerBytes);
-    checkCatalogSize(header);
-    const catalog = new Uint32Array(header.catalogSize);
-    await source.read(new Uint8Array(catalog.buffer), header.headerSize);
-    if (BIG_ENDIAN_HOST) {
-      const view = new DataView(catalog.buffer);
-      for (let i = 0; i < catalog.length; i++) catalog[i] = view.getUint32(i * 4, true);
-    }
+    const catalog = await readCatalog(source, header);
     const geometry = computeGeometry(header);
     if (
       writable &&

@@ -7,7 +7,6 @@ import {
   FileRuns,
   IoVector,
   ReadOnlyError,
-  readSource,
   type WriteOptions,
   zeroBuffers,
 } from '@vdisk/core';
@@ -68,23 +67,13 @@ export class VdiImage implements DriverImage {
     await this.lock.runExclusive(async () => {
       // Consecutive blocks that lie one after the other in the file (a static image, or a
       // dynamic one written in order) are one read.
-      let run: { position: number; end: number; buffers: Uint8Array[] } | undefined;
-      const flush = async () => {
-        if (run) await readSource(this.source, run.buffers, run.position);
-        run = undefined;
-      };
+      const runs = new FileRuns();
       for (const piece of this.pieces(offset, iov.length)) {
         const at = this.dataOffset(piece.index, piece.within);
-        if (at === undefined) {
-          iov.zero(piece.at, piece.length);
-          continue;
-        }
-        if (run && run.end !== at) await flush();
-        if (!run) run = { position: at, end: at, buffers: [] };
-        run.buffers.push(...iov.slices(piece.at, piece.length));
-        run.end += piece.length;
+        if (at === undefined) iov.zero(piece.at, piece.length);
+        else runs.add(at, iov.slices(piece.at, piece.length));
       }
-      await flush();
+      await runs.read(this.source);
     });
   }
 

@@ -8,7 +8,6 @@ import {
   FileRuns,
   IoVector,
   ReadOnlyError,
-  readSource,
   VdiskError,
   type WriteOptions,
   zeroBuffers,
@@ -136,25 +135,14 @@ export class VmdkImage implements DriverImage {
     await this.lock.runExclusive(async () => {
       // Grains that follow each other in the file (qemu-img and bximage write them in order)
       // are one read.
-      let run: { position: number; end: number; buffers: Uint8Array[] } | undefined;
-      const flush = async () => {
-        if (run) await readSource(this.source, run.buffers, run.position);
-        run = undefined;
-      };
+      const runs = new FileRuns();
       for (const piece of this.pieces(offset, iov.length)) {
         const state = await this.grainState(piece.sector);
-        if (state.kind !== 'data') {
-          // Unallocated, zeroed, and (as in QEMU's vmdk_co_preadv) beyond the directory.
-          iov.zero(piece.at, piece.length);
-          continue;
-        }
-        const at = state.fileOffset + piece.within;
-        if (run && run.end !== at) await flush();
-        if (!run) run = { position: at, end: at, buffers: [] };
-        run.buffers.push(...iov.slices(piece.at, piece.length));
-        run.end += piece.length;
+        // Unallocated, zeroed, and (as in QEMU's vmdk_co_preadv) beyond the directory: zeros.
+        if (state.kind !== 'data') iov.zero(piece.at, piece.length);
+        else runs.add(state.fileOffset + piece.within, iov.slices(piece.at, piece.length));
       }
-      await flush();
+      await runs.read(this.source);
     });
   }
 

@@ -160,11 +160,14 @@ export class VpcImage implements DriverImage {
     }
     const iov = new IoVector(buffers);
     await this.lock.runExclusive(async () => {
+      // Blocks that follow each other in the file (written in order) are one read.
+      const runs = new FileRuns();
       for (const piece of this.pieces(offset, iov.length)) {
         const at = this.dataOffset(piece.index, piece.within);
         if (at === undefined) iov.zero(piece.at, piece.length);
-        else await readSource(this.source, iov.slices(piece.at, piece.length), at);
+        else runs.add(at, iov.slices(piece.at, piece.length));
       }
+      await runs.read(this.source);
     });
   }
 
